@@ -10,3 +10,4 @@ pub mod schema;
 pub mod selector;
 pub mod status;
 pub mod table;
+pub mod validation;
