@@ -289,12 +289,86 @@ fn meta_type(rest: &[String]) -> NodeType {
     match rest {
         [f] if f == "finalizers" => declared_leaf(ListKind::Set),
         [f] if f == "ownerReferences" => declared_leaf(ListKind::Map(vec!["uid".into()])),
+        // OwnerReference is `+structType=atomic`: an item is owned whole, `k:{"uid":…}:{}`.
+        [f, e] if f == "ownerReferences" && e == ELEM => NodeType {
+            list: ListKind::Atomic,
+            atomic_map: true,
+            declared: true,
+        },
         [m, _] if m == "labels" || m == "annotations" => NodeType {
             list: ListKind::Atomic,
             atomic_map: false,
             declared: false,
         },
         _ => declared_leaf(ListKind::Atomic),
+    }
+}
+
+/// Struct-typed fields of built-in kinds whose Go type is marked `+structType=atomic`, so that
+/// a manager owns them whole (`"f:regarding":{}`), never their sub-fields.
+// k8s.io/api core/v1 types.go: `// +structType=atomic` on `type ObjectReference struct`, used by
+// core/v1 Event `involvedObject` and events.k8s.io/v1 Event `regarding`/`related`.
+// Corpus 70, 70f.
+fn builtin_atomic_struct(kind: &str, path: &[&str]) -> bool {
+    matches!(
+        (kind, path),
+        ("Event", ["involvedObject" | "regarding" | "related"])
+    )
+}
+
+/// What `scope.Creater.New(kind)` gives, as unstructured: the empty typed object of a built-in
+/// kind, which a create is compared with to find the fields its manager sets. Non-pointer
+/// struct fields are present (`{}`), so they never get a `"."` entry; fields without
+/// `omitempty` are present with their zero value. Custom resources start from `{}`.
+// apiserver endpoints/handlers/create.go: `liveObj, err := scope.Creater.New(scope.Kind)` then
+// `scope.FieldManager.UpdateNoErrors(liveObj, obj, …)`; the zero values follow the Go types in
+// k8s.io/api (json tags, omitempty) and apiextensions-apiserver apis/apiextensions/v1 types.go.
+// Corpus 05 (`f:spec`/`f:names` without `"."`), 70f (`f:source` without `"."`).
+fn new_object(types: TypeInfo<'_>, api_version: &str) -> Value {
+    let TypeInfo::Builtin(kind) = types else {
+        return json!({});
+    };
+    let role_ref = json!({"apiGroup": "", "kind": "", "name": ""});
+    match (api_version, kind) {
+        ("apiextensions.k8s.io/v1", "CustomResourceDefinition") => json!({
+            "spec": {"group": "", "names": {"plural": "", "kind": ""}, "scope": "", "versions": null},
+            "status": {"conditions": null, "acceptedNames": {"plural": "", "kind": ""}, "storedVersions": null},
+        }),
+        ("v1", "Event") => json!({
+            "involvedObject": {},
+            "source": {},
+            "firstTimestamp": null,
+            "lastTimestamp": null,
+            "eventTime": null,
+            "reportingComponent": "",
+            "reportingInstance": "",
+        }),
+        ("events.k8s.io/v1", "Event") => json!({
+            "eventTime": null,
+            "regarding": {},
+            "deprecatedSource": {},
+            "deprecatedFirstTimestamp": null,
+            "deprecatedLastTimestamp": null,
+        }),
+        ("v1", "Namespace" | "PersistentVolume") => json!({"spec": {}, "status": {}}),
+        ("v1", "PersistentVolumeClaim") => json!({"spec": {"resources": {}}, "status": {}}),
+        ("v1", "Pod") => json!({"spec": {"containers": null}, "status": {}}),
+        ("v1", "Service") => json!({"spec": {}, "status": {"loadBalancer": {}}}),
+        ("coordination.k8s.io/v1", "Lease") => json!({"spec": {}}),
+        ("apps/v1", "Deployment") => json!({
+            "spec": {
+                "selector": null,
+                "template": {"metadata": {"creationTimestamp": null}, "spec": {"containers": null}},
+                "strategy": {},
+            },
+            "status": {},
+        }),
+        ("storage.k8s.io/v1", "StorageClass") => json!({"provisioner": ""}),
+        ("rbac.authorization.k8s.io/v1", "RoleBinding" | "ClusterRoleBinding") => {
+            json!({"roleRef": role_ref})
+        }
+        ("rbac.authorization.k8s.io/v1", "Role" | "ClusterRole") => json!({"rules": null}),
+        _ => json!({}),
     }
 }
 
@@ -318,7 +392,7 @@ fn resolve(types: TypeInfo<'_>, path: &[String]) -> NodeType {
             };
             NodeType {
                 list,
-                atomic_map: false,
+                atomic_map: builtin_atomic_struct(kind, &fields),
                 declared: true,
             }
         }
@@ -781,8 +855,10 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, write: &Write<'_>, ty
         }
         _ => decode_managed_fields(old_fields),
     };
-    let empty = json!({});
-    let old_v = old.map_or(empty, without_managed_fields);
+    let old_v = old.map_or_else(
+        || new_object(types, write.api_version),
+        without_managed_fields,
+    );
     let new_v = without_managed_fields(new);
     let w = Walker { types };
     let mut c = Comparison::default();
@@ -1333,5 +1409,136 @@ mod tests {
             ]),
             ".metadata.finalizers[=\"x\"]"
         );
+    }
+
+    fn builtin_write<'a>(api_version: &'a str, time: &'a str) -> Write<'a> {
+        Write {
+            manager: "corpus-capture",
+            subresource: None,
+            time,
+            api_version,
+        }
+    }
+
+    /// 05-crd-create.http: a create is compared with the kind's empty typed object
+    /// (create.go `scope.Creater.New`), before PrepareForCreate sets `.status`: `f:spec` and
+    /// `f:names` (non-pointer structs, present in the empty object) get no `"."`; `f:conversion`
+    /// (a pointer, defaulted by the decoder) does; nothing under `f:status`.
+    #[test]
+    fn crd_create_is_compared_with_the_empty_crd_corpus_05() {
+        let mut crd = json!({"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition",
+            "metadata":{"name":"protectionrequests.siterecovery.trilio.io","creationTimestamp":"2026-11-24T06:59:28Z","generation":1},
+            "spec":{"group":"siterecovery.trilio.io",
+                "names":{"categories":["siterecovery"],"kind":"ProtectionRequest","listKind":"ProtectionRequestList",
+                    "plural":"protectionrequests","shortNames":["pr","protect"],"singular":"protectionrequest"},
+                "scope":"Namespaced","versions":[{"name":"v1alpha1","served":true,"storage":true}],
+                "conversion":{"strategy":"None"}}});
+        record_update(
+            None,
+            &mut crd,
+            &builtin_write("apiextensions.k8s.io/v1", "2026-11-24T06:59:28Z"),
+            TypeInfo::Builtin("CustomResourceDefinition"),
+        );
+        assert_eq!(
+            s(&crd["metadata"]["managedFields"][0]["fieldsV1"]),
+            r#"{"f:spec":{"f:conversion":{".":{},"f:strategy":{}},"f:group":{},"f:names":{"f:categories":{},"f:kind":{},"f:listKind":{},"f:plural":{},"f:shortNames":{},"f:singular":{}},"f:scope":{},"f:versions":{}}}"#
+        );
+    }
+
+    /// 70-event-create-events-v1.http: `regarding` is a core/v1 ObjectReference, which
+    /// k8s.io/api core/v1 types.go marks `+structType=atomic`: owned whole, `"f:regarding":{}`.
+    #[test]
+    fn events_v1_regarding_is_atomic_corpus_70() {
+        let mut ev = json!({"apiVersion":"events.k8s.io/v1","kind":"Event",
+            "metadata":{"name":"pr1.corpus0001","namespace":"dr"},
+            "eventTime":"2026-11-24T07:08:01.524470Z","reportingController":"siterecovery.trilio.io/controller",
+            "reportingInstance":"controller-0","action":"Reconcile","reason":"PhaseChanged",
+            "regarding":{"apiVersion":"siterecovery.trilio.io/v1alpha1","kind":"ProtectionRequest","name":"pr1",
+                "namespace":"dr","uid":"f77b6e12-5568-4b5f-8cf8-4b8432fa8511","resourceVersion":"260"},
+            "note":"phase changed to Validating","type":"Normal"});
+        record_update(
+            None,
+            &mut ev,
+            &builtin_write("events.k8s.io/v1", "2026-11-24T07:08:01Z"),
+            TypeInfo::Builtin("Event"),
+        );
+        assert_eq!(
+            s(&ev["metadata"]["managedFields"][0]["fieldsV1"]),
+            r#"{"f:action":{},"f:eventTime":{},"f:note":{},"f:reason":{},"f:regarding":{},"f:reportingController":{},"f:reportingInstance":{},"f:type":{}}"#
+        );
+    }
+
+    /// 70f-event-core-create-then-events-v1-view.http: core/v1 `involvedObject` is atomic too;
+    /// `source` (a non-pointer EventSource, `{}` in the empty Event) gets no `"."`.
+    #[test]
+    fn core_event_involved_object_is_atomic_corpus_70f() {
+        let mut ev = json!({"apiVersion":"v1","kind":"Event","metadata":{"name":"pr1.corpus0002","namespace":"dr"},
+            "involvedObject":{"apiVersion":"siterecovery.trilio.io/v1alpha1","kind":"ProtectionRequest","name":"pr1",
+                "namespace":"dr","uid":"f77b6e12-5568-4b5f-8cf8-4b8432fa8511"},
+            "reason":"Synced","message":"core v1 event","type":"Warning","source":{"component":"siterecovery-controller"},
+            "firstTimestamp":"2026-11-24T07:00:00Z","lastTimestamp":"2026-11-24T07:01:00Z","count":2,
+            "eventTime":null,"reportingComponent":"","reportingInstance":""});
+        record_update(
+            None,
+            &mut ev,
+            &builtin_write("v1", "2026-11-24T07:08:01Z"),
+            TypeInfo::Builtin("Event"),
+        );
+        assert_eq!(
+            s(&ev["metadata"]["managedFields"][0]["fieldsV1"]),
+            r#"{"f:count":{},"f:firstTimestamp":{},"f:involvedObject":{},"f:lastTimestamp":{},"f:message":{},"f:reason":{},"f:source":{"f:component":{}},"f:type":{}}"#
+        );
+    }
+
+    /// metav1 types.go marks OwnerReference `+structType=atomic`: an owner reference is owned
+    /// whole, `"f:ownerReferences":{".":{},"k:{\"uid\":\"…\"}":{}}` (what a ReplicaSet created by
+    /// the Deployment controller shows).
+    #[test]
+    fn owner_references_are_atomic_items() {
+        let mut cm = json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"dr",
+            "ownerReferences":[{"apiVersion":"v1","kind":"Pod","name":"p","uid":"u-1","controller":true}]}});
+        record_update(
+            None,
+            &mut cm,
+            &builtin_write("v1", "2026-11-24T07:08:01Z"),
+            TypeInfo::Builtin("ConfigMap"),
+        );
+        assert_eq!(
+            s(&cm["metadata"]["managedFields"][0]["fieldsV1"]),
+            r#"{"f:metadata":{"f:ownerReferences":{".":{},"k:{\"uid\":\"u-1\"}":{}}}}"#
+        );
+    }
+
+    /// managedfields.go sortEncodedManagedFields orders by operation, then the time in whole
+    /// seconds, then manager, apiVersion, subresource: two entries written in the same second
+    /// put the main resource before `status` (corpus 32); the order of 35 (status first) comes
+    /// only from the main entry's later time (07:01:51 vs 07:01:41).
+    #[test]
+    fn same_second_entries_order_by_subresource_corpus_32_35() {
+        let s_ = schema();
+        let ty = TypeInfo::Structural(&s_);
+        let mut o = w1();
+        record_update(None, &mut o, &write("m", None, "2026-11-24T07:01:41Z"), ty);
+        let mut st = o.clone();
+        st["status"] = json!({"phase":"Pending"});
+        record_update(
+            Some(&o),
+            &mut st,
+            &write("m", Some("status"), "2026-11-24T07:01:41Z"),
+            ty,
+        );
+        let order = |v: &Value, t: &str| {
+            let mut fin = v.clone();
+            fin["metadata"]["finalizers"] = json!(["x/y"]);
+            record_update(Some(v), &mut fin, &write("m", None, t), ty);
+            fin["metadata"]["managedFields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["subresource"].as_str().unwrap_or("").to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(order(&st, "2026-11-24T07:01:41Z"), ["", "status"]);
+        assert_eq!(order(&st, "2026-11-24T07:01:51Z"), ["status", ""]);
     }
 }

@@ -372,6 +372,13 @@ pub(crate) fn list_strategy(kind: &str, path: &[&str]) -> ListStrategy {
             ["spec", "template", "spec", rest @ ..],
         ) => pod_spec_list(rest),
         ("Service", ["spec", "ports"]) => MergeByKey("port"),
+        // k8s.io/api/admissionregistration/v1 types.go: `Webhooks … patchStrategy:"merge"
+        // patchMergeKey:"name"`
+        ("MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration", ["webhooks"]) => {
+            MergeByKey("name")
+        }
+        // k8s.io/api/core/v1 types.go ServiceAccount: `Secrets … patchMergeKey:"name"`
+        ("ServiceAccount", ["secrets"]) => MergeByKey("name"),
         _ => Replace,
     }
 }
@@ -774,6 +781,24 @@ mod tests {
             json!({"metadata":{"name":"n","labels":{"b":"2","c":"3"},"finalizers":["x","y"],
             "ownerReferences":[{"uid":"u2","name":"o2b"},{"uid":"u3","name":"o3"}]},
             "data":{"k2":"v2","k3":"v3"}})
+        );
+    }
+
+    #[test]
+    fn smp_merges_webhooks_by_name_as_kubectl_apply_expects() {
+        // What `kubectl apply` sends when one webhook's caBundle changes: only that field,
+        // keyed by the webhook's name; everything else of the webhook stays.
+        let live = json!({"webhooks":[
+            {"name":"v","clientConfig":{"url":"https://x/validate","caBundle":"old"},"rules":[]},
+            {"name":"w","clientConfig":{"url":"https://y"}}]});
+        let patch = json!({"$setElementOrder/webhooks":[{"name":"v"},{"name":"w"}],
+            "webhooks":[{"name":"v","clientConfig":{"caBundle":"new"}}]});
+        let out = strategic_merge_patch(&live, &patch, "ValidatingWebhookConfiguration").unwrap();
+        assert_eq!(
+            out,
+            json!({"webhooks":[
+                {"name":"v","clientConfig":{"url":"https://x/validate","caBundle":"new"},"rules":[]},
+                {"name":"w","clientConfig":{"url":"https://y"}}]})
         );
     }
 

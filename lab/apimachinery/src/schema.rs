@@ -416,6 +416,12 @@ fn type_ok(want: &str, v: &Value) -> bool {
     }
 }
 
+/// An RFC 3339 date-time with an offset or `Z` (kube-openapi strfmt `date-time`, approximated by
+/// jiff's RFC 3339 parser).
+fn is_date_time(s: &str) -> bool {
+    s.parse::<jiff::Timestamp>().is_ok()
+}
+
 fn num(v: &Value) -> Option<f64> {
     v.as_f64()
 }
@@ -499,6 +505,28 @@ fn validate_value(v: &Value, s: &Value, path: &str, errs: &mut Vec<FieldError>) 
                     path,
                     v,
                     &format!("{path} in body should be at least {min} chars long"),
+                ));
+            }
+            // kube-openapi validate (string validator: maxLength, minLength, then pattern):
+            // errors.FailedPattern `"%s in %s should match '%s'"`, which apiextensions turns
+            // into field.Invalid (kubeOpenAPIResultToFieldErrors, default case). Go's regexp
+            // matches anywhere in the string, as Regex::is_match does. A pattern that does not
+            // compile never gets here upstream (CRD validation refuses it).
+            if let Some(pattern) = s.get("pattern").and_then(Value::as_str)
+                && regex::Regex::new(pattern).is_ok_and(|re| !re.is_match(st))
+            {
+                errs.push(field::invalid(
+                    path,
+                    v,
+                    &format!("{path} in body should match '{pattern}'"),
+                ));
+            }
+            // strfmt date-time (RFC 3339): errors.InvalidType, a FieldValueTypeInvalid.
+            if s.get("format").and_then(Value::as_str) == Some("date-time") && !is_date_time(st) {
+                errs.push(field::type_invalid(
+                    path,
+                    v,
+                    &format!("{path} in body must be of type date-time: {}", go_quote(st)),
                 ));
             }
         }
@@ -1174,6 +1202,46 @@ mod tests {
             "Invalid value: 11: n in body should be less than or equal to 10"
         );
         assert_eq!(errs[1].message, "Too long: may not be more than 2 bytes");
+    }
+
+    /// kube-openapi validate: errors.FailedPattern `"%s in %s should match '%s'"` (unanchored
+    /// Go regexp match), reported by apiextensions as field.Invalid (FieldValueInvalid); a
+    /// `date-time` string that is not RFC 3339 is errors.InvalidType (FieldValueTypeInvalid).
+    /// No corpus exchange has a pattern; the texts follow the upstream formats.
+    #[test]
+    fn pattern_and_date_time_formats() {
+        let s = json!({"type":"object","properties":{"spec":{"type":"object","properties":{
+            "x":{"type":"string","pattern":"^[a-z]+$"},
+            "y":{"type":"string","pattern":"[0-9]"},
+            "t":{"type":"string","format":"date-time"}}}}});
+        let ok = json!({"spec":{"x":"abc","y":"v1","t":"2026-11-24T07:01:41Z"}});
+        assert_eq!(validate(&ok, &s), vec![]);
+        let bad = json!({"spec":{"x":"Abc","y":"vx","t":"yesterday"}});
+        let errs = validate(&bad, &s);
+        let got: Vec<(&str, &str, &str)> = errs
+            .iter()
+            .map(|e| (e.reason, e.field.as_str(), e.message.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "FieldValueTypeInvalid",
+                    "spec.t",
+                    "Invalid value: \"yesterday\": spec.t in body must be of type date-time: \"yesterday\""
+                ),
+                (
+                    "FieldValueInvalid",
+                    "spec.x",
+                    "Invalid value: \"Abc\": spec.x in body should match '^[a-z]+$'"
+                ),
+                (
+                    "FieldValueInvalid",
+                    "spec.y",
+                    "Invalid value: \"vx\": spec.y in body should match '[0-9]'"
+                ),
+            ]
+        );
     }
 
     #[test]
