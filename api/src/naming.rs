@@ -90,6 +90,17 @@ pub fn is_dns1123_subdomain(s: &str) -> bool {
     !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns1123_label_unbounded)
 }
 
+/// True for a valid label value: empty, or at most 63 characters of `[A-Za-z0-9-_.]` that
+/// start and end alphanumeric (the apiserver rejects an object carrying any other value).
+pub fn is_label_value(s: &str) -> bool {
+    s.is_empty()
+        || (s.len() <= 63
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && s.ends_with(|c: char| c.is_ascii_alphanumeric()))
+}
+
 // Subdomain segments follow the label alphabet; the subdomain's own length bound applies.
 fn is_dns1123_label_unbounded(s: &str) -> bool {
     let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
@@ -104,6 +115,16 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+
+    #[test]
+    fn label_values_follow_the_apiserver_rule() {
+        for ok in ["", "web-server", "Web_Server.1", &"a".repeat(63)] {
+            assert!(is_label_value(ok), "{ok:?} should be a label value");
+        }
+        for bad in ["-web", "web-", "web/server", "web server", &"a".repeat(64)] {
+            assert!(!is_label_value(bad), "{bad:?} should not be a label value");
+        }
+    }
 
     #[test]
     fn names_are_readable_deterministic_and_valid() {

@@ -19,6 +19,11 @@ pub const LABEL_SOURCE_CLUSTER: &str = "siterecovery.trilio.io/source-cluster";
 /// failed activation) can put them back exactly.
 pub const ANNOTATION_ORIGINAL_VOLUMES: &str = "siterecovery.trilio.io/original-volumes";
 
+/// Annotation on the VirtualMachine: how it was run before activation (`runStrategy` word, or
+/// `running=true` / `running=false` for VMs on the deprecated field), so the controller can
+/// restore it after stopping the VM. Recorded before the VM is first stopped.
+pub const ANNOTATION_ORIGINAL_RUN_STRATEGY: &str = "siterecovery.trilio.io/original-run-strategy";
+
 /// Finalizer on ProtectionRequests: unprotect runs before the object goes away.
 pub const FINALIZER: &str = "siterecovery.trilio.io/protection";
 

@@ -3,12 +3,16 @@
 //! RFC 6902 patches for the few paths the controller changes.
 
 mod patch;
+mod run_state;
 mod virtual_machine;
 mod virtual_machine_instance;
 
 pub use patch::{
     VolumePatchError, remove_original_volumes_annotation, replace_volume_claim, restore_volume,
     set_original_volumes_annotation, set_run_strategy, set_running,
+};
+pub use run_state::{
+    RunState, remove_original_run_state_annotation, set_original_run_state_annotation,
 };
 pub use virtual_machine::{
     ClaimSource, DataVolumeSource, PersistentVolumeClaimSource, RunStrategy, RunStrategyError,
