@@ -1,0 +1,361 @@
+//! The AdmissionReview wire format (admission.k8s.io/v1): reading a review defensively and
+//! writing the answer exactly as kube-apiserver expects it.
+//!
+//! The request side is parsed by hand from a `serde_json::Value` so that a malformed review
+//! still yields its `uid` when it has one: the apiserver can then show our message instead of a
+//! decoding failure. The response side is our own type because the shape matters: no `patch` or
+//! `patchType` unless there is a patch, no `status` on an allowed review, `warnings` only when
+//! there are some.
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// `apiVersion` of the only AdmissionReview version served.
+pub const API_VERSION: &str = "admission.k8s.io/v1";
+/// `kind` of an AdmissionReview.
+pub const KIND: &str = "AdmissionReview";
+
+/// The operation under review.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Operation {
+    /// A create (including server-side apply that creates).
+    Create,
+    /// An update or patch.
+    Update,
+    /// A delete.
+    Delete,
+    /// A connect (exec, proxy, …); not used for our kinds.
+    Connect,
+}
+
+impl Operation {
+    /// The wire spelling, also used as a metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Create => "CREATE",
+            Operation::Update => "UPDATE",
+            Operation::Delete => "DELETE",
+            Operation::Connect => "CONNECT",
+        }
+    }
+}
+
+/// `group`, `version`, `kind` of the object under review.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct GroupVersionKind {
+    /// API group; empty for the core group.
+    #[serde(default)]
+    pub group: String,
+    /// API version.
+    #[serde(default)]
+    pub version: String,
+    /// Kind.
+    pub kind: String,
+}
+
+/// The part of `request` this webhook reads.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionRequest {
+    /// Echoed in the response.
+    pub uid: String,
+    /// Kind of the object.
+    pub kind: GroupVersionKind,
+    /// Subresource (`status`) when the write targets one.
+    #[serde(default)]
+    pub sub_resource: Option<String>,
+    /// Object name; empty on a create with `generateName`.
+    #[serde(default)]
+    pub name: String,
+    /// Object namespace.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// The operation.
+    pub operation: Operation,
+    /// The new object (null on DELETE).
+    #[serde(default)]
+    pub object: Option<Value>,
+    /// The old object (null on CREATE).
+    #[serde(default)]
+    pub old_object: Option<Value>,
+    /// A dry run: no side effects (this webhook has none anyway).
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+}
+
+impl AdmissionRequest {
+    /// `namespace/name`, or just the name for cluster-scoped objects, for messages.
+    pub fn object_ref(&self) -> String {
+        let name = if self.name.is_empty() {
+            self.object
+                .as_ref()
+                .and_then(|o| {
+                    o.pointer("/metadata/name")
+                        .or(o.pointer("/metadata/generateName"))
+                })
+                .and_then(Value::as_str)
+                .unwrap_or("")
+        } else {
+            &self.name
+        };
+        match self.namespace.as_deref() {
+            Some(ns) if !ns.is_empty() => format!("{ns}/{name}"),
+            _ => name.to_owned(),
+        }
+    }
+}
+
+/// Why a body is not a usable AdmissionReview.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReviewError {
+    /// The body is not JSON (or is truncated).
+    #[error("the request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    /// The body is JSON but not an object.
+    #[error("the request body is not a JSON object; expected an AdmissionReview")]
+    NotAnObject,
+    /// `apiVersion` is not admission.k8s.io/v1.
+    #[error(
+        "unsupported AdmissionReview apiVersion {0:?}; this webhook serves only admission.k8s.io/v1 (set admissionReviewVersions: [v1])"
+    )]
+    WrongApiVersion(String),
+    /// `kind` is not AdmissionReview.
+    #[error("expected kind AdmissionReview, got {0:?}")]
+    WrongKind(String),
+    /// No `request` in the review.
+    #[error("the AdmissionReview has no request")]
+    MissingRequest,
+    /// `request` is present but does not have the required fields or types.
+    #[error("the AdmissionReview request is invalid: {0}")]
+    InvalidRequest(String),
+}
+
+impl ReviewError {
+    /// Stable name for metric labels (never the message).
+    pub fn label(&self) -> &'static str {
+        match self {
+            ReviewError::MalformedJson(_) => "MalformedJson",
+            ReviewError::NotAnObject => "NotAnObject",
+            ReviewError::WrongApiVersion(_) => "WrongApiVersion",
+            ReviewError::WrongKind(_) => "WrongKind",
+            ReviewError::MissingRequest => "MissingRequest",
+            ReviewError::InvalidRequest(_) => "InvalidRequest",
+        }
+    }
+}
+
+/// A review that could not be read, with the uid when the body revealed one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnreadableReview {
+    /// `request.uid`, when it was a string.
+    pub uid: Option<String>,
+    /// What is wrong.
+    pub error: ReviewError,
+}
+
+/// Read an AdmissionReview body. Never panics, whatever the bytes.
+///
+/// # Errors
+/// [`UnreadableReview`] naming what is wrong, with the uid when one could be found.
+pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest, UnreadableReview> {
+    let fail = |uid: Option<String>, error| UnreadableReview { uid, error };
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| fail(None, ReviewError::MalformedJson(e.to_string())))?;
+    let Value::Object(mut review) = value else {
+        return Err(fail(None, ReviewError::NotAnObject));
+    };
+    let uid = review
+        .get("request")
+        .and_then(|r| r.get("uid"))
+        .and_then(Value::as_str)
+        .filter(|uid| !uid.is_empty())
+        .map(str::to_owned);
+    match review.get("apiVersion") {
+        Some(Value::String(v)) if v == API_VERSION => {}
+        Some(Value::String(v)) => return Err(fail(uid, ReviewError::WrongApiVersion(v.clone()))),
+        other => {
+            return Err(fail(
+                uid,
+                ReviewError::WrongApiVersion(other.map(Value::to_string).unwrap_or_default()),
+            ));
+        }
+    }
+    match review.get("kind") {
+        Some(Value::String(k)) if k == KIND => {}
+        other => {
+            let got = match other {
+                Some(Value::String(k)) => k.clone(),
+                Some(v) => v.to_string(),
+                None => String::new(),
+            };
+            return Err(fail(uid, ReviewError::WrongKind(got)));
+        }
+    }
+    let request = match review.remove("request") {
+        None | Some(Value::Null) => return Err(fail(uid, ReviewError::MissingRequest)),
+        Some(request) => request,
+    };
+    let request: AdmissionRequest = serde_json::from_value(request)
+        .map_err(|e| fail(uid.clone(), ReviewError::InvalidRequest(e.to_string())))?;
+    if request.uid.is_empty() {
+        return Err(fail(
+            None,
+            ReviewError::InvalidRequest("request.uid is empty".to_owned()),
+        ));
+    }
+    Ok(request)
+}
+
+/// Why a review was denied, as the apiserver shows it (`Status` subset).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DenialStatus {
+    /// HTTP code the apiserver answers the client with; 400 when we leave it to the default
+    /// would also work, but being explicit keeps kubectl's line stable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<u16>,
+    /// Machine-readable reason (`Forbidden`, `BadRequest`, …); kubectl prints it in parentheses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The message kubectl prints after `denied the request: `.
+    pub message: String,
+}
+
+/// `response` of an AdmissionReview.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionResponse {
+    /// The request's uid.
+    pub uid: String,
+    /// The verdict.
+    pub allowed: bool,
+    /// Why it was denied; absent when allowed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<DenialStatus>,
+    /// Base64 of an RFC 6902 patch; absent when there is nothing to change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch: Option<String>,
+    /// `JSONPatch` exactly when `patch` is present.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch_type: Option<&'static str>,
+    /// Soft concerns shown by kubectl as `Warning: …`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl AdmissionResponse {
+    /// Allow, with nothing to change.
+    pub fn allow(uid: impl Into<String>) -> Self {
+        Self {
+            uid: uid.into(),
+            allowed: true,
+            status: None,
+            patch: None,
+            patch_type: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Deny with `message` (code 403 Forbidden: the object is well-formed but not admissible).
+    pub fn deny(uid: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::deny_with(uid, 403, "Forbidden", message)
+    }
+
+    /// Deny with an explicit code and reason.
+    pub fn deny_with(
+        uid: impl Into<String>,
+        code: u16,
+        reason: &str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            status: Some(DenialStatus {
+                code: Some(code),
+                reason: Some(reason.to_owned()),
+                message: message.into(),
+            }),
+            allowed: false,
+            ..Self::allow(uid)
+        }
+    }
+
+    /// Attach an RFC 6902 patch; an empty patch attaches nothing, so an object that needs no
+    /// change gets no `patch` field at all.
+    #[must_use]
+    pub fn with_patch(mut self, patch: &json_patch::Patch) -> Self {
+        if patch.0.is_empty() {
+            return self;
+        }
+        // Serializing a Patch of string paths and JSON values cannot fail; should it ever,
+        // answering without a patch is safer than a panic (validation still runs).
+        if let Ok(bytes) = serde_json::to_vec(patch) {
+            self.patch = Some(base64::engine::general_purpose::STANDARD.encode(bytes));
+            self.patch_type = Some("JSONPatch");
+        }
+        self
+    }
+
+    /// Attach warnings.
+    #[must_use]
+    pub fn with_warnings(mut self, warnings: Vec<String>) -> Self {
+        self.warnings = warnings;
+        self
+    }
+
+    /// The full AdmissionReview carrying this response.
+    pub fn into_review(self) -> Value {
+        serde_json::json!({
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "response": self,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_truncated_body_is_malformed_json_without_uid() {
+        let err = parse_review(br#"{"kind":"AdmissionReview","request":{"uid":"abc""#).unwrap_err();
+        assert_eq!(err.uid, None);
+        assert!(matches!(err.error, ReviewError::MalformedJson(_)));
+    }
+
+    #[test]
+    fn a_v1beta1_review_is_refused_with_its_uid() {
+        let err = parse_review(
+            br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1beta1","request":{"uid":"u1"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.uid.as_deref(), Some("u1"));
+        assert_eq!(
+            err.error,
+            ReviewError::WrongApiVersion("admission.k8s.io/v1beta1".into())
+        );
+    }
+
+    #[test]
+    fn a_request_missing_its_operation_is_invalid_but_keeps_its_uid() {
+        let err = parse_review(
+            br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"u2","kind":{"kind":"X"}}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.uid.as_deref(), Some("u2"));
+        assert!(matches!(err.error, ReviewError::InvalidRequest(_)));
+    }
+
+    #[test]
+    fn an_allowed_response_without_patch_has_no_patch_status_or_warnings_fields() {
+        let review = AdmissionResponse::allow("u")
+            .with_patch(&json_patch::Patch(vec![]))
+            .into_review();
+        assert_eq!(
+            review,
+            serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                "response": {"uid": "u", "allowed": true}})
+        );
+    }
+}

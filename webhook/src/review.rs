@@ -1,0 +1,290 @@
+//! One AdmissionReview in, one answer out: read the body, gather the facts the kind's rules
+//! need, decide, and shape the response. No HTTP here, so tests (and the property test) call
+//! [`review`] directly.
+
+use futures::future::BoxFuture;
+use protect_api::well_known::GROUP;
+use serde_json::{Value, json};
+use tracing::{debug, info};
+
+use crate::admission::{AdmissionRequest, AdmissionResponse, Operation, parse_review};
+use crate::facts::Facts;
+use crate::rules::{Decision, Denial, mutate, protection_request, replication_policy};
+
+/// Which webhook the apiserver called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// `POST /validate`.
+    Validate,
+    /// `POST /mutate`.
+    Mutate,
+}
+
+impl Endpoint {
+    /// Metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::Validate => "validate",
+            Endpoint::Mutate => "mutate",
+        }
+    }
+}
+
+/// What the reviews metric counts, once per review.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// `ProtectionRequest`, `DRBDReplicationPolicy`, another kind, or `unknown` for an unreadable
+    /// review.
+    pub kind: String,
+    /// `CREATE`, `UPDATE`, `DELETE`, `CONNECT` or `unknown`.
+    pub operation: &'static str,
+    /// `allowed`, `patched`, `denied` or `invalid` (unreadable review).
+    pub verdict: &'static str,
+}
+
+/// The HTTP answer to one review.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reply {
+    /// 200 for every AdmissionReview answer (a denial is still a successful review); 400 when
+    /// the body is not a review and carries no uid to answer to.
+    pub status: u16,
+    /// The JSON body: an AdmissionReview, or a `Status` for a 400.
+    pub body: Value,
+    /// For metrics.
+    pub outcome: Outcome,
+}
+
+/// The body of an HTTP error that cannot be an AdmissionReview (no uid to echo): a Kubernetes
+/// `Status`, so the apiserver logs something readable.
+pub fn error_status(code: u16, reason: &str, message: &str) -> Value {
+    json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    })
+}
+
+/// Answer one AdmissionReview body. Never panics; echoes `request.uid` whenever the body has
+/// a string uid.
+pub async fn review(endpoint: Endpoint, body: &[u8], facts: &dyn Facts) -> Reply {
+    let request = match parse_review(body) {
+        Ok(request) => request,
+        Err(unreadable) => {
+            let message = format!(
+                "protect-webhook cannot process this AdmissionReview: {}",
+                unreadable.error
+            );
+            debug!(
+                error = unreadable.error.label(),
+                "unreadable AdmissionReview"
+            );
+            let outcome = Outcome {
+                kind: "unknown".to_owned(),
+                operation: "unknown",
+                verdict: "invalid",
+            };
+            return match unreadable.uid {
+                Some(uid) => Reply {
+                    status: 200,
+                    body: AdmissionResponse::deny_with(uid, 400, "BadRequest", message)
+                        .into_review(),
+                    outcome,
+                },
+                None => Reply {
+                    status: 400,
+                    body: error_status(400, "BadRequest", &message),
+                    outcome,
+                },
+            };
+        }
+    };
+    let decision = decide(endpoint, &request, facts).await;
+    let verdict = match (&decision.denial, decision.patch.is_empty()) {
+        (Some(_), _) => "denied",
+        (None, false) => "patched",
+        (None, true) => "allowed",
+    };
+    let object = request.object_ref();
+    match &decision.denial {
+        Some(denial) => info!(
+            endpoint = endpoint.as_str(),
+            kind = %request.kind.kind,
+            operation = request.operation.as_str(),
+            %object,
+            rule = denial.rule,
+            "Denied"
+        ),
+        None => debug!(
+            endpoint = endpoint.as_str(),
+            kind = %request.kind.kind,
+            operation = request.operation.as_str(),
+            %object,
+            verdict,
+            "Admitted"
+        ),
+    }
+    let response = match decision.denial {
+        Some(Denial {
+            code,
+            reason,
+            message,
+            ..
+        }) => AdmissionResponse::deny_with(&request.uid, code, reason, message),
+        None => {
+            AdmissionResponse::allow(&request.uid).with_patch(&json_patch::Patch(decision.patch))
+        }
+    }
+    .with_warnings(decision.warnings);
+    Reply {
+        status: 200,
+        body: response.into_review(),
+        outcome: Outcome {
+            kind: request.kind.kind.clone(),
+            operation: request.operation.as_str(),
+            verdict,
+        },
+    }
+}
+
+/// Admission of one kind, as the linkerd policy controller does it: each kind knows how to
+/// validate and default itself; failures become denials.
+trait Admit: Sync {
+    fn validate<'a>(
+        &'a self,
+        request: &'a AdmissionRequest,
+        facts: &'a dyn Facts,
+    ) -> BoxFuture<'a, Decision>;
+    fn mutate(&self, request: &AdmissionRequest, facts: &dyn Facts) -> Decision;
+}
+
+struct ProtectionRequestAdmission;
+struct ReplicationPolicyAdmission;
+
+async fn decide(endpoint: Endpoint, request: &AdmissionRequest, facts: &dyn Facts) -> Decision {
+    // Deleting is never blocked: unprotect must always be possible, whatever a webhook
+    // configuration says (and a CONNECT has nothing for us to judge).
+    if matches!(request.operation, Operation::Delete | Operation::Connect) {
+        return Decision::allow();
+    }
+    // Status writes come from the controller; there is nothing in them to judge or default.
+    if request
+        .sub_resource
+        .as_deref()
+        .is_some_and(|s| !s.is_empty())
+    {
+        return Decision::allow();
+    }
+    let admission: &dyn Admit = match (request.kind.group.as_str(), request.kind.kind.as_str()) {
+        (GROUP, "ProtectionRequest") => &ProtectionRequestAdmission,
+        (GROUP, "DRBDReplicationPolicy") => &ReplicationPolicyAdmission,
+        (group, kind) => {
+            return Decision::deny(Denial::bad_request(
+                "UnexpectedKind",
+                format!(
+                    "protect-webhook admits only ProtectionRequest and DRBDReplicationPolicy of {GROUP}, not {kind} of group {group:?}; fix the rules of the webhook configuration"
+                ),
+            ));
+        }
+    };
+    match endpoint {
+        Endpoint::Validate => admission.validate(request, facts).await,
+        Endpoint::Mutate => admission.mutate(request, facts),
+    }
+}
+
+fn missing_object(request: &AdmissionRequest) -> Decision {
+    Decision::deny(Denial::bad_request(
+        "MissingObject",
+        format!(
+            "the AdmissionReview for {} {} has no object",
+            request.operation.as_str(),
+            request.object_ref()
+        ),
+    ))
+}
+
+fn namespace(request: &AdmissionRequest) -> &str {
+    request.namespace.as_deref().unwrap_or_default()
+}
+
+impl Admit for ProtectionRequestAdmission {
+    fn validate<'a>(
+        &'a self,
+        request: &'a AdmissionRequest,
+        facts: &'a dyn Facts,
+    ) -> BoxFuture<'a, Decision> {
+        Box::pin(async move {
+            let Some(object) = &request.object else {
+                return missing_object(request);
+            };
+            let object_ref = request.object_ref();
+            if request.operation == Operation::Update {
+                let Some(old) = &request.old_object else {
+                    return missing_object(request);
+                };
+                return protection_request::validate_update(old, object, &object_ref);
+            }
+            let pr = match protection_request::read(object, &object_ref) {
+                Ok(pr) => pr,
+                Err(denial) => return Decision::deny(denial),
+            };
+            let ns = namespace(request);
+            let mut gathered = protection_request::CreateFacts {
+                policies: facts.policies(ns),
+                requests: facts.requests(ns),
+                primary: None,
+            };
+            // Ask the primary cluster only when the cheap rules pass.
+            if let Ok(policy) =
+                protection_request::precheck(&pr, ns, &gathered.policies, &gathered.requests)
+            {
+                let vm = protection_request::vm_ref(&pr);
+                gathered.primary = Some(facts.primary(ns, policy, &vm).await);
+            }
+            protection_request::validate_create(&pr, ns, &gathered)
+        })
+    }
+
+    fn mutate(&self, request: &AdmissionRequest, facts: &dyn Facts) -> Decision {
+        let Some(object) = &request.object else {
+            return missing_object(request);
+        };
+        let policies = if request.operation == Operation::Create {
+            facts.policies(namespace(request))
+        } else {
+            Vec::new()
+        };
+        let (patch, warnings) = mutate::mutate(object, request.operation, &policies);
+        Decision {
+            denial: None,
+            warnings,
+            patch,
+        }
+    }
+}
+
+impl Admit for ReplicationPolicyAdmission {
+    fn validate<'a>(
+        &'a self,
+        request: &'a AdmissionRequest,
+        facts: &'a dyn Facts,
+    ) -> BoxFuture<'a, Decision> {
+        Box::pin(async move {
+            let Some(object) = &request.object else {
+                return missing_object(request);
+            };
+            let others = facts.policies(namespace(request));
+            replication_policy::validate(object, &request.object_ref(), &others)
+        })
+    }
+
+    fn mutate(&self, _request: &AdmissionRequest, _facts: &dyn Facts) -> Decision {
+        Decision::allow()
+    }
+}
+
+#[cfg(test)]
+mod tests;
