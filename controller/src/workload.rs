@@ -1,0 +1,480 @@
+//! Clients and watch-fed caches for the workload clusters, built from the kubeconfig Secrets a
+//! DRBDReplicationPolicy names, rebuilt when a Secret's resourceVersion changes, and the wake-ups
+//! their watches send so a side copy, VM, VMI, PVC or Node change reconciles the right request.
+//!
+//! # Guarantees
+//! - Secret contents are never logged: only the Secret's namespace, name and resourceVersion.
+//! - A cluster is reported reachable only while its watches answer; a failing watch makes it
+//!   unreachable with the watcher's error, until the watch recovers.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::channel::mpsc::UnboundedSender;
+use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Secret};
+use kube::api::Api;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource, ResourceExt};
+use protect_api::DRBDVolume;
+use protect_api::coverage::PvcFacts;
+use protect_api::kubevirt::{VirtualMachine, VirtualMachineInstance};
+use protect_api::well_known::{
+    KUBECONFIG_SECRET_KEY, LABEL_PROTECTED_VM, LABEL_SOURCE_CLUSTER, LABEL_VM_NAMESPACE,
+    TAINT_NOT_READY, TAINT_NOT_READY_EFFECT,
+};
+use serde::de::DeserializeOwned;
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use crate::facts::{DrFacts, PrimaryFacts, Reach};
+
+/// How long a freshly built cluster may take to list its objects before a reconcile goes on
+/// and reports it unreachable.
+const FIRST_LIST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a reconcile waits for a cluster whose watches failed to answer `/version`.
+const HEALTH_PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Which kind of object changed, for mapping a wake-up to requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WakeKind {
+    /// A DRBDVolume side copy.
+    DrbdVolume,
+    /// A VirtualMachine.
+    VirtualMachine,
+    /// A VirtualMachineInstance.
+    VirtualMachineInstance,
+    /// A PVC.
+    Pvc,
+    /// A Node (taints).
+    Node,
+    /// A kubeconfig Secret on the quorum cluster.
+    Secret,
+}
+
+/// Something changed on a cluster; the controller maps it to the requests it concerns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wake {
+    /// The cluster (for a Secret: the quorum namespace's secret, `cluster` is empty).
+    pub cluster: String,
+    /// The kind.
+    pub kind: WakeKind,
+    /// Namespace of the object.
+    pub namespace: Option<String>,
+    /// Name of the object.
+    pub name: String,
+    /// Labels of the object.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// One workload cluster: its client, caches and health.
+pub struct WorkloadCluster {
+    /// The cluster identifier (from the policy).
+    pub name: String,
+    /// Client for writes.
+    pub client: Client,
+    resource_version: String,
+    vms: Store<VirtualMachine>,
+    vmis: Store<VirtualMachineInstance>,
+    pvcs: Store<PersistentVolumeClaim>,
+    nodes: Store<Node>,
+    volumes: Store<DRBDVolume>,
+    /// `Some(error)` while a watch fails.
+    health: Arc<Mutex<BTreeMap<&'static str, String>>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for WorkloadCluster {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn wake_of<K: Resource>(cluster: &str, kind: WakeKind, obj: &K) -> Wake {
+    Wake {
+        cluster: cluster.to_owned(),
+        kind,
+        namespace: obj.meta().namespace.clone(),
+        name: obj.meta().name.clone().unwrap_or_default(),
+        labels: obj.meta().labels.clone().unwrap_or_default(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn spawn_watch<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    cluster: &str,
+    kind: WakeKind,
+    label: &'static str,
+    wake: UnboundedSender<Wake>,
+    health: Arc<Mutex<BTreeMap<&'static str, String>>>,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> Store<K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let cluster = cluster.to_owned();
+    let stream = watcher(api, config).default_backoff().reflect(writer);
+    tasks.push(tokio::spawn(stream.for_each(move |event| {
+        match event {
+            Ok(watcher::Event::Apply(o) | watcher::Event::Delete(o)) => {
+                clear(&health, label);
+                let _ = wake.unbounded_send(wake_of(&cluster, kind, &o));
+            }
+            Ok(watcher::Event::InitApply(o)) => {
+                let _ = wake.unbounded_send(wake_of(&cluster, kind, &o));
+            }
+            Ok(watcher::Event::InitDone) => clear(&health, label),
+            Ok(watcher::Event::Init) => {}
+            Err(error) => {
+                warn!(%cluster, watch = label, %error, "watch failed; retrying with backoff");
+                if let Ok(mut h) = health.lock() {
+                    h.insert(label, error.to_string());
+                }
+            }
+        }
+        futures::future::ready(())
+    })));
+    reader
+}
+
+fn clear(health: &Mutex<BTreeMap<&'static str, String>>, label: &'static str) {
+    if let Ok(mut h) = health.lock() {
+        h.remove(label);
+    }
+}
+
+impl WorkloadCluster {
+    fn start(
+        name: &str,
+        client: Client,
+        resource_version: String,
+        wake: UnboundedSender<Wake>,
+    ) -> Self {
+        let health = Arc::new(Mutex::new(BTreeMap::new()));
+        let mut tasks = vec![];
+        let cfg = watcher::Config::default();
+        let volumes_cfg = watcher::Config::default().labels(LABEL_PROTECTED_VM);
+        let vms = spawn_watch(
+            Api::all(client.clone()),
+            cfg.clone(),
+            name,
+            WakeKind::VirtualMachine,
+            "virtualmachines",
+            wake.clone(),
+            health.clone(),
+            &mut tasks,
+        );
+        let vmis = spawn_watch(
+            Api::all(client.clone()),
+            cfg.clone(),
+            name,
+            WakeKind::VirtualMachineInstance,
+            "virtualmachineinstances",
+            wake.clone(),
+            health.clone(),
+            &mut tasks,
+        );
+        let pvcs = spawn_watch(
+            Api::all(client.clone()),
+            cfg.clone(),
+            name,
+            WakeKind::Pvc,
+            "persistentvolumeclaims",
+            wake.clone(),
+            health.clone(),
+            &mut tasks,
+        );
+        let nodes = spawn_watch(
+            Api::all(client.clone()),
+            cfg,
+            name,
+            WakeKind::Node,
+            "nodes",
+            wake.clone(),
+            health.clone(),
+            &mut tasks,
+        );
+        let volumes = spawn_watch(
+            Api::all(client.clone()),
+            volumes_cfg,
+            name,
+            WakeKind::DrbdVolume,
+            "drbdvolumes",
+            wake,
+            health.clone(),
+            &mut tasks,
+        );
+        WorkloadCluster {
+            name: name.to_owned(),
+            client,
+            resource_version,
+            vms,
+            vmis,
+            pvcs,
+            nodes,
+            volumes,
+            health,
+            tasks,
+        }
+    }
+
+    async fn first_list(&self) {
+        let all = async {
+            let _ = self.vms.wait_until_ready().await;
+            let _ = self.vmis.wait_until_ready().await;
+            let _ = self.pvcs.wait_until_ready().await;
+            let _ = self.nodes.wait_until_ready().await;
+            let _ = self.volumes.wait_until_ready().await;
+        };
+        let _ = tokio::time::timeout(FIRST_LIST_TIMEOUT, all).await;
+    }
+
+    /// After a watch failed, ask the API server whether it answers again, and if it does,
+    /// forget the failures. A watch that resumes from its resourceVersion emits no event until
+    /// an object changes (nodes rarely do), so without this a healed cluster would stay
+    /// "unreachable" indefinitely. The watchers resume on their own backoff meanwhile.
+    pub async fn recheck_health(&self) {
+        let failing = self.health.lock().map(|h| !h.is_empty()).unwrap_or(false);
+        if !failing {
+            return;
+        }
+        let probe = tokio::time::timeout(HEALTH_PROBE_TIMEOUT, self.client.apiserver_version());
+        if let Ok(Ok(_)) = probe.await
+            && let Ok(mut h) = self.health.lock()
+        {
+            info!(cluster = %self.name, "API answers again after watch failures");
+            h.clear();
+        }
+    }
+
+    /// Why the cluster cannot be read right now, if it cannot.
+    pub fn unreachable_reason(&self) -> Option<String> {
+        if let Ok(h) = self.health.lock()
+            && let Some((watch, error)) = h.iter().next()
+        {
+            return Some(format!("watching {watch} failed: {error}"));
+        }
+        None
+    }
+
+    fn side_copies(
+        &self,
+        vm_namespace: &str,
+        vm_name: &str,
+        source_cluster: &str,
+    ) -> BTreeMap<String, DRBDVolume> {
+        self.volumes
+            .state()
+            .iter()
+            .filter(|v| {
+                let l = v.labels();
+                l.get(LABEL_PROTECTED_VM).map(String::as_str) == Some(vm_name)
+                    && l.get(LABEL_VM_NAMESPACE).map(String::as_str) == Some(vm_namespace)
+                    && l.get(LABEL_SOURCE_CLUSTER).map(String::as_str) == Some(source_cluster)
+            })
+            .map(|v| (v.name_any(), (**v).clone()))
+            .collect()
+    }
+
+    /// What this cluster shows as the primary of `vm_namespace/vm_name`.
+    pub fn primary_facts(
+        &self,
+        vm_namespace: &str,
+        vm_name: &str,
+        source_cluster: &str,
+    ) -> Reach<PrimaryFacts> {
+        if let Some(reason) = self.unreachable_reason() {
+            return Reach::Unreachable { reason };
+        }
+        let pvcs = self
+            .pvcs
+            .state()
+            .iter()
+            .filter(|p| p.namespace().as_deref() == Some(vm_namespace))
+            .map(|p| (p.name_any(), PvcFacts::from_pvc(p)))
+            .collect();
+        let not_ready_nodes: BTreeSet<String> = self
+            .nodes
+            .state()
+            .iter()
+            .filter(|n| {
+                n.spec
+                    .as_ref()
+                    .and_then(|s| s.taints.as_ref())
+                    .is_some_and(|t| {
+                        t.iter()
+                            .any(|t| t.key == TAINT_NOT_READY && t.effect == TAINT_NOT_READY_EFFECT)
+                    })
+            })
+            .map(|n| n.name_any())
+            .collect();
+        Reach::Reachable(PrimaryFacts {
+            vm: self
+                .vms
+                .get(&ObjectRef::new(vm_name).within(vm_namespace))
+                .map(|v| (*v).clone()),
+            vmi: self
+                .vmis
+                .get(&ObjectRef::new(vm_name).within(vm_namespace))
+                .map(|v| (*v).clone()),
+            pvcs,
+            side_copies: self.side_copies(vm_namespace, vm_name, source_cluster),
+            not_ready_nodes,
+        })
+    }
+
+    /// What this cluster shows as the DR side of `vm_namespace/vm_name`.
+    pub fn dr_facts(
+        &self,
+        vm_namespace: &str,
+        vm_name: &str,
+        source_cluster: &str,
+    ) -> Reach<DrFacts> {
+        if let Some(reason) = self.unreachable_reason() {
+            return Reach::Unreachable { reason };
+        }
+        Reach::Reachable(DrFacts {
+            side_copies: self.side_copies(vm_namespace, vm_name, source_cluster),
+        })
+    }
+}
+
+/// The workload clusters known to the controller, keyed by the Secret that reaches them.
+pub struct Clusters {
+    quorum: Client,
+    wake: UnboundedSender<Wake>,
+    entries: tokio::sync::Mutex<HashMap<(String, String), Arc<WorkloadCluster>>>,
+    secret_watches: Mutex<HashSet<(String, String)>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Drop for Clusters {
+    fn drop(&mut self) {
+        if let Ok(tasks) = self.tasks.lock() {
+            for t in tasks.iter() {
+                t.abort();
+            }
+        }
+    }
+}
+
+impl Clusters {
+    /// A registry that reads Secrets through `quorum` and sends wake-ups to `wake`.
+    pub fn new(quorum: Client, wake: UnboundedSender<Wake>) -> Self {
+        Self {
+            quorum,
+            wake,
+            entries: tokio::sync::Mutex::new(HashMap::new()),
+            secret_watches: Mutex::new(HashSet::new()),
+            tasks: Mutex::new(vec![]),
+        }
+    }
+
+    /// The cluster reached through Secret `namespace/secret`, (re)built when the Secret changed.
+    ///
+    /// # Errors
+    /// A sentence naming the Secret and what is wrong with it (missing, no `kubeconfig` key, not a
+    /// kubeconfig), never its contents.
+    pub async fn get(
+        &self,
+        namespace: &str,
+        secret: &str,
+        cluster: &str,
+    ) -> Result<Arc<WorkloadCluster>, String> {
+        self.watch_secret(namespace, secret);
+        let api: Api<Secret> = Api::namespaced(self.quorum.clone(), namespace);
+        let found = match api.get_opt(secret).await {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                return Err(format!(
+                    "Secret {namespace}/{secret} not found on the quorum cluster"
+                ));
+            }
+            Err(e) => return Err(format!("cannot read Secret {namespace}/{secret}: {e}")),
+        };
+        let rv = found.resource_version().unwrap_or_default();
+        let key = (namespace.to_owned(), secret.to_owned());
+        let mut entries = self.entries.lock().await;
+        if let Some(existing) = entries.get(&key)
+            && existing.resource_version == rv
+            && existing.name == cluster
+        {
+            return Ok(existing.clone());
+        }
+        let bytes = found
+            .data
+            .as_ref()
+            .and_then(|d| d.get(KUBECONFIG_SECRET_KEY))
+            .ok_or_else(|| {
+                format!("Secret {namespace}/{secret} has no {KUBECONFIG_SECRET_KEY:?} key")
+            })?;
+        let text = std::str::from_utf8(&bytes.0).map_err(|_| {
+            format!(
+                "key {KUBECONFIG_SECRET_KEY:?} of Secret {namespace}/{secret} is not UTF-8 text"
+            )
+        })?;
+        let kubeconfig = Kubeconfig::from_yaml(text)
+            .map_err(|e| format!("key {KUBECONFIG_SECRET_KEY:?} of Secret {namespace}/{secret} is not a kubeconfig: {e}"))?;
+        let config =
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                .await
+                .map_err(|e| {
+                    format!("kubeconfig in Secret {namespace}/{secret} is unusable: {e}")
+                })?;
+        let client = Client::try_from(config)
+            .map_err(|e| format!("cannot build a client from Secret {namespace}/{secret}: {e}"))?;
+        info!(%namespace, %secret, resource_version = %rv, %cluster, "building workload cluster client");
+        let built = Arc::new(WorkloadCluster::start(
+            cluster,
+            client,
+            rv,
+            self.wake.clone(),
+        ));
+        built.first_list().await;
+        entries.insert(key, built.clone());
+        Ok(built)
+    }
+
+    /// Watch one kubeconfig Secret (by name: RBAC grants Secrets only by resourceName) so a
+    /// change wakes the requests of its namespace.
+    fn watch_secret(&self, namespace: &str, secret: &str) {
+        let key = (namespace.to_owned(), secret.to_owned());
+        let Ok(mut watching) = self.secret_watches.lock() else {
+            return;
+        };
+        if !watching.insert(key) {
+            return;
+        }
+        let api: Api<PartialObjectMeta<Secret>> = Api::namespaced(self.quorum.clone(), namespace);
+        let cfg = watcher::Config::default().fields(&format!("metadata.name={secret}"));
+        let wake = self.wake.clone();
+        let task = tokio::spawn(
+            watcher(api, cfg)
+                .default_backoff()
+                .touched_objects()
+                .for_each(move |event| {
+                    match event {
+                        Ok(meta) => {
+                            debug!(namespace = ?meta.metadata.namespace, name = ?meta.metadata.name, "kubeconfig Secret changed");
+                            let _ = wake.unbounded_send(wake_of("", WakeKind::Secret, &meta));
+                        }
+                        Err(error) => warn!(%error, "watching a kubeconfig Secret failed; retrying"),
+                    }
+                    futures::future::ready(())
+                }),
+        );
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.push(task);
+        }
+    }
+}
