@@ -275,7 +275,26 @@ fn may_allocate_port(pr: &ProtectionRequest) -> bool {
     pr.phase() == Phase::Validating
 }
 
+/// How long a reconcile waits for the quorum caches' first list after a (re)start.
+const CACHE_SYNC_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Wait until the quorum caches (requests, policies, quorum DRBDVolumes) hold their first full
+/// list. Deciding from a half-filled cache after a restart would fail a request for "no
+/// DRBDReplicationPolicy", pick a port another request already holds, or recreate volumes.
+async fn caches_synced(pr: &ProtectionRequest, ctx: &Context) -> Result<(), Error> {
+    let all = async {
+        ctx.requests.wait_until_ready().await?;
+        ctx.policies.wait_until_ready().await?;
+        ctx.quorum_volumes.wait_until_ready().await
+    };
+    match tokio::time::timeout(CACHE_SYNC_TIMEOUT, all).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(Error::CachesNotSynced { request: key(pr) }),
+    }
+}
+
 async fn apply(pr: Arc<ProtectionRequest>, ctx: Arc<Context>) -> Result<Action, Error> {
+    caches_synced(&pr, &ctx).await?;
     let ports = if may_allocate_port(&pr) {
         Some(ctx.ports.lock().await)
     } else {
@@ -311,6 +330,7 @@ async fn apply(pr: Arc<ProtectionRequest>, ctx: Arc<Context>) -> Result<Action, 
 }
 
 async fn cleanup(pr: Arc<ProtectionRequest>, ctx: Arc<Context>) -> Result<Action, Error> {
+    caches_synced(&pr, &ctx).await?;
     let (facts, primary, dr) = dereference(&pr, &ctx, &BTreeMap::new()).await;
     let plan = decide_cleanup(&facts);
     execute(&pr, &ctx, primary.as_deref(), dr.as_deref(), &plan.writes).await?;

@@ -41,6 +41,13 @@ pub enum Error {
         /// What unprotect waits for.
         waiting: String,
     },
+    /// The quorum cluster's caches did not finish their first list in time (after a start or
+    /// restart); nothing is decided from a partial view.
+    #[error("the quorum caches are not synced yet; ProtectionRequest {request} waits")]
+    CachesNotSynced {
+        /// `namespace/name` of the request.
+        request: String,
+    },
     /// The object lacks a namespace or name (never for objects read from the API).
     #[error("ProtectionRequest without namespace or name")]
     MissingMetadata,
@@ -54,6 +61,7 @@ impl Error {
             Error::Write { .. } => "Write",
             Error::Finalizer { .. } => "Finalizer",
             Error::Unprotecting { .. } => "Unprotecting",
+            Error::CachesNotSynced { .. } => "CachesNotSynced",
             Error::MissingMetadata => "MissingMetadata",
         }
     }

@@ -86,6 +86,9 @@ pub struct WorkloadCluster {
     volumes: Store<DRBDVolume>,
     /// `Some(error)` while a watch fails.
     health: Arc<Mutex<BTreeMap<&'static str, String>>>,
+    /// Watches whose first list has not completed: their caches are partial, so nothing may
+    /// be concluded from what they lack (a VM "not found" in a half-filled cache).
+    unlisted: Arc<Mutex<BTreeSet<&'static str>>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -116,6 +119,7 @@ fn spawn_watch<K>(
     label: &'static str,
     wake: UnboundedSender<Wake>,
     health: Arc<Mutex<BTreeMap<&'static str, String>>>,
+    unlisted: Arc<Mutex<BTreeSet<&'static str>>>,
     tasks: &mut Vec<JoinHandle<()>>,
 ) -> Store<K>
 where
@@ -123,6 +127,9 @@ where
 {
     let (reader, writer) = reflector::store();
     let cluster = cluster.to_owned();
+    if let Ok(mut u) = unlisted.lock() {
+        u.insert(label);
+    }
     let stream = watcher(api, config).default_backoff().reflect(writer);
     tasks.push(tokio::spawn(stream.for_each(move |event| {
         match event {
@@ -133,7 +140,12 @@ where
             Ok(watcher::Event::InitApply(o)) => {
                 let _ = wake.unbounded_send(wake_of(&cluster, kind, &o));
             }
-            Ok(watcher::Event::InitDone) => clear(&health, label),
+            Ok(watcher::Event::InitDone) => {
+                clear(&health, label);
+                if let Ok(mut u) = unlisted.lock() {
+                    u.remove(label);
+                }
+            }
             Ok(watcher::Event::Init) => {}
             Err(error) => {
                 warn!(%cluster, watch = label, %error, "watch failed; retrying with backoff");
@@ -161,6 +173,7 @@ impl WorkloadCluster {
         wake: UnboundedSender<Wake>,
     ) -> Self {
         let health = Arc::new(Mutex::new(BTreeMap::new()));
+        let unlisted = Arc::new(Mutex::new(BTreeSet::new()));
         let mut tasks = vec![];
         let cfg = watcher::Config::default();
         let volumes_cfg = watcher::Config::default().labels(LABEL_PROTECTED_VM);
@@ -172,6 +185,7 @@ impl WorkloadCluster {
             "virtualmachines",
             wake.clone(),
             health.clone(),
+            unlisted.clone(),
             &mut tasks,
         );
         let vmis = spawn_watch(
@@ -182,6 +196,7 @@ impl WorkloadCluster {
             "virtualmachineinstances",
             wake.clone(),
             health.clone(),
+            unlisted.clone(),
             &mut tasks,
         );
         let pvcs = spawn_watch(
@@ -192,6 +207,7 @@ impl WorkloadCluster {
             "persistentvolumeclaims",
             wake.clone(),
             health.clone(),
+            unlisted.clone(),
             &mut tasks,
         );
         let nodes = spawn_watch(
@@ -202,6 +218,7 @@ impl WorkloadCluster {
             "nodes",
             wake.clone(),
             health.clone(),
+            unlisted.clone(),
             &mut tasks,
         );
         let volumes = spawn_watch(
@@ -212,6 +229,7 @@ impl WorkloadCluster {
             "drbdvolumes",
             wake,
             health.clone(),
+            unlisted.clone(),
             &mut tasks,
         );
         WorkloadCluster {
@@ -224,6 +242,7 @@ impl WorkloadCluster {
             nodes,
             volumes,
             health,
+            unlisted,
             tasks,
         }
     }
@@ -263,6 +282,11 @@ impl WorkloadCluster {
             && let Some((watch, error)) = h.iter().next()
         {
             return Some(format!("watching {watch} failed: {error}"));
+        }
+        if let Ok(u) = self.unlisted.lock()
+            && let Some(watch) = u.iter().next()
+        {
+            return Some(format!("still listing {watch}"));
         }
         None
     }
