@@ -29,10 +29,13 @@ pub async fn run(global: &GlobalArgs, args: VmArgs) -> Result<Exit, Error> {
     if args.dry_run == Some(DryRun::Client) {
         // Nothing is sent: the VM namespace default comes from the kubeconfig alone.
         let kubeconfig = connect::load_kubeconfig(global)?;
-        let vm_namespace =
-            args.target.vm_namespace.clone().unwrap_or_else(|| {
-                connect::context_namespace(&kubeconfig, &connect::options(global))
-            });
+        let options = connect::options(global);
+        connect::check_context(&kubeconfig, &options)?;
+        let vm_namespace = args
+            .target
+            .vm_namespace
+            .clone()
+            .unwrap_or_else(|| connect::context_namespace(&kubeconfig, &options));
         let request = build_request(&args.target, &vm_namespace, global);
         return print_result(&request, &args);
     }
