@@ -800,6 +800,11 @@ async fn create_object(
 
     order::canonical(&mut obj, rt.is_custom());
     if opts.dry_run {
+        // A dry run goes through storage's checks without writing: an existing name is still a
+        // 409 AlreadyExists (registry/rest/create.go with dryrun storage).
+        if state.store.get(&rt.bucket, &namespace, &name).is_some() {
+            return Err(store_error(StoreError::AlreadyExists, rt, &name).after_warnings(&warnings));
+        }
         meta(&mut obj).shift_remove("resourceVersion");
         return Ok(respond_object(ctx, StatusCode::CREATED, &obj, &warnings));
     }

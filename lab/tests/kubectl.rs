@@ -53,7 +53,13 @@ async fn ok(k: &Kubectl, args: &[&str]) -> String {
     .expect("join")
 }
 
-const CRD: &str = "/work/shared/conformance/kube-apiserver/crd.yaml";
+/// Runs kubectl on a blocking thread, returning its output whatever the exit code.
+async fn run(k: &Kubectl, args: &[&str]) -> std::process::Output {
+    let mut cmd = k.command(args);
+    tokio::task::spawn_blocking(move || cmd.output().expect("kubectl runs"))
+        .await
+        .expect("join")
+}
 
 fn crd_path() -> String {
     common::corpus_dir().join("crd.yaml").display().to_string()
@@ -114,7 +120,6 @@ async fn kubectl_api_resources_lists_kinds_with_their_short_names() {
 async fn kubectl_applies_a_crd_and_a_custom_resource_and_gets_it_by_short_name() {
     // 05/05b (Established), 06 (create), 07 (Table with printer columns).
     let (_lab, k) = lab().await;
-    let _ = CRD;
     ok(&k, &["--context", "quorum", "apply", "-f", &crd_path()]).await;
     ok(
         &k,
@@ -233,9 +238,33 @@ async fn kubectl_server_side_apply_create_replace_patch_and_dry_run_work_on_buil
         ],
     )
     .await;
-    let missing = k.run(&["--context", "cluster1", "get", "cm", "other"]);
-    assert!(!missing.status.success(), "dry-run must not persist");
+    let missing = run(&k, &["--context", "cluster1", "get", "cm", "other"]).await;
+    assert!(
+        String::from_utf8_lossy(&missing.stderr)
+            .contains("Error from server (NotFound): configmaps \"other\" not found"),
+        "dry-run must not persist: {}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
     ok(&k, &["--context", "cluster1", "create", "-f", &other]).await;
+    // A server-side dry run still meets storage's checks: the name exists now.
+    let again = run(
+        &k,
+        &[
+            "--context",
+            "cluster1",
+            "create",
+            "-f",
+            &other,
+            "--dry-run=server",
+        ],
+    )
+    .await;
+    assert!(
+        String::from_utf8_lossy(&again.stderr)
+            .contains("Error from server (AlreadyExists): error when creating"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
     let replaced = k.file("replaced.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other\n  namespace: default\ndata:\n  x: \"2\"\n");
     ok(&k, &["--context", "cluster1", "replace", "-f", &replaced]).await;
     let x = ok(
