@@ -6,23 +6,7 @@
 use serde_json::{Map, Value};
 
 /// `metav1.ObjectMeta` field order.
-const OBJECT_META: &[&str] = &[
-    "name",
-    "generateName",
-    "namespace",
-    "selfLink",
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "labels",
-    "annotations",
-    "ownerReferences",
-    "finalizers",
-    "managedFields",
-];
+const OBJECT_META: &[&str] = protect_lab_apimachinery::schema::OBJECT_META_FIELDS;
 
 const MANAGED_FIELDS_ENTRY: &[&str] = &[
     "manager",

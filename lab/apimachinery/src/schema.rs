@@ -162,8 +162,8 @@ pub mod field {
 }
 
 /// The top-level ObjectMeta fields a resource's `metadata` may carry (json tags of
-/// `metav1.ObjectMeta`).
-const OBJECT_META_FIELDS: &[&str] = &[
+/// `metav1.ObjectMeta`), in the struct's field order.
+pub const OBJECT_META_FIELDS: &[&str] = &[
     "name",
     "generateName",
     "namespace",
