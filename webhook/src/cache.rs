@@ -32,7 +32,7 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::facts::{CacheState, Facts, LookupError, PrimaryView, VmRef};
 
@@ -224,7 +224,13 @@ impl ClusterFacts {
         }
         for (key, cluster) in wanted {
             if let Err(error) = self.primary_cache(&key, &cluster).await {
-                warn!(%cluster, secret = %key.name, namespace = %key.namespace, %error, "cannot build primary-cluster caches");
+                // Before the Secret cache has synced a missing Secret is expected, not news: the
+                // next Secret event brings another refresh.
+                if self.secrets.is_synced() {
+                    warn!(%cluster, secret = %key.name, namespace = %key.namespace, %error, "cannot build primary-cluster caches");
+                } else {
+                    debug!(%cluster, secret = %key.name, namespace = %key.namespace, %error, "primary-cluster caches wait for the Secret cache");
+                }
             }
         }
     }
