@@ -81,6 +81,8 @@ async fn kubectl_sees_the_seeded_vm_running_on_cluster1_and_the_policy_on_quorum
         .find(|l| l.starts_with("web-server "))
         .unwrap();
     assert_eq!(row.split_whitespace().nth(2), Some("Running"), "{table}");
+    // READY is `.status.conditions[?(@.type=='Ready')].status`: a JSONPath filter.
+    assert_eq!(row.split_whitespace().nth(3), Some("True"), "{table}");
 
     // The guide's Troubleshooting command.
     let policies = kubectl(&[

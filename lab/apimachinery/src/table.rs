@@ -287,6 +287,8 @@ pub fn human_duration(d: jiff::SignedDuration) -> String {
 enum Step {
     Field(String),
     Index(i64),
+    /// `[?(@.a.b=='v')]`: the first list element whose field path equals the string.
+    Filter(Vec<String>, String),
 }
 
 fn parse_json_path(path: &str) -> Option<Vec<Step>> {
@@ -320,7 +322,9 @@ fn parse_json_path(path: &str) -> Option<Vec<Step>> {
                 let end = chars[i..].iter().position(|c| *c == ']')? + i;
                 let inner: String = chars[i + 1..end].iter().collect();
                 let inner = inner.trim();
-                if let Some(q) = inner
+                if let Some(filter) = inner.strip_prefix("?(").and_then(|f| f.strip_suffix(')')) {
+                    steps.push(parse_filter(filter)?);
+                } else if let Some(q) = inner
                     .strip_prefix('\'')
                     .and_then(|s| s.strip_suffix('\''))
                     .or_else(|| inner.strip_prefix('"').and_then(|s| s.strip_suffix('"')))
@@ -337,6 +341,24 @@ fn parse_json_path(path: &str) -> Option<Vec<Step>> {
     Some(steps)
 }
 
+/// `@.type=='Ready'` (or `"Ready"`): the equality filters printer columns use, e.g. KubeVirt's
+/// `.status.conditions[?(@.type=='Ready')].status`.
+fn parse_filter(filter: &str) -> Option<Step> {
+    let (left, right) = filter.split_once("==")?;
+    let fields: Vec<String> = left
+        .trim()
+        .strip_prefix("@.")?
+        .split('.')
+        .map(str::to_string)
+        .collect();
+    let right = right.trim();
+    let value = right
+        .strip_prefix('\'')
+        .and_then(|v| v.strip_suffix('\''))
+        .or_else(|| right.strip_prefix('"').and_then(|v| v.strip_suffix('"')))?;
+    Some(Step::Filter(fields, value.to_string()))
+}
+
 /// A `kubectl`-style JSONPath of the simple form CRD columns use (`.status.phase`,
 /// `.spec.x[0].y`); `None` when absent.
 // k8s.io/client-go/util/jsonpath (the subset CRD validation allows: fields, `\.`-escaped dots,
@@ -351,6 +373,14 @@ pub fn json_path(object: &Value, path: &str) -> Option<Value> {
                 let i = if i < 0 { len + i } else { i };
                 a.get(usize::try_from(i).ok()?)?
             }
+            // The apiserver prints a column's first result (crd tableconvertor).
+            (Step::Filter(fields, value), Value::Array(a)) => a.iter().find(|item| {
+                fields
+                    .iter()
+                    .try_fold(*item, |v, f| v.get(f))
+                    .and_then(Value::as_str)
+                    == Some(value.as_str())
+            })?,
             _ => return None,
         };
     }
@@ -674,6 +704,20 @@ mod tests {
         );
         assert_eq!(json_path(&o, "{.spec.x[0].y}"), Some(json!(1)));
         assert_eq!(json_path(&o, ".status.phase"), None);
+        // client-go jsonpath filters, as KubeVirt's READY column uses them.
+        let vm = json!({"status":{"conditions":[{"type":"Paused","status":"False"},{"type":"Ready","status":"True"}]}});
+        assert_eq!(
+            json_path(&vm, ".status.conditions[?(@.type=='Ready')].status"),
+            Some(json!("True"))
+        );
+        assert_eq!(
+            json_path(&vm, r#".status.conditions[?(@.type=="Paused")].status"#),
+            Some(json!("False"))
+        );
+        assert_eq!(
+            json_path(&vm, ".status.conditions[?(@.type=='Gone')].status"),
+            None
+        );
     }
 
     #[test]
