@@ -59,23 +59,50 @@ pub struct Config {
 
 /// The source of [`Facts::now`]. The system clock by default; scenario tests substitute the
 /// lab's simulated clock so time-based rules follow simulated time, never a real sleep.
+///
+/// A deadline the decision sets (an activation timeout, a stall) is a requeue after a
+/// duration. On the system clock that is a timer; a simulated clock jumps, so it also says when
+/// it moved ([`Clock::advancing_on`]) and every request whose deadline has then passed is
+/// reconciled at once.
 #[derive(Clone)]
-pub struct Clock(Arc<dyn Fn() -> jiff::Timestamp + Send + Sync>);
+pub struct Clock {
+    now: Arc<dyn Fn() -> jiff::Timestamp + Send + Sync>,
+    advanced: Option<tokio::sync::watch::Receiver<()>>,
+}
 
 impl Clock {
     /// The system clock.
     pub fn system() -> Self {
-        Clock(Arc::new(jiff::Timestamp::now))
+        Clock::from_fn(jiff::Timestamp::now)
     }
 
     /// A clock reading `now()`.
     pub fn from_fn(now: impl Fn() -> jiff::Timestamp + Send + Sync + 'static) -> Self {
-        Clock(Arc::new(now))
+        Clock {
+            now: Arc::new(now),
+            advanced: None,
+        }
+    }
+
+    /// This clock, announcing on `advanced` each time it jumps forward.
+    #[must_use]
+    pub fn advancing_on(mut self, advanced: tokio::sync::watch::Receiver<()>) -> Self {
+        self.advanced = Some(advanced);
+        self
     }
 
     /// The current time.
     pub fn now(&self) -> jiff::Timestamp {
-        (self.0)()
+        (self.now)()
+    }
+
+    /// `after` from now, on this clock.
+    fn deadline(&self, after: Duration) -> jiff::Timestamp {
+        let now = self.now();
+        jiff::SignedDuration::try_from(after)
+            .ok()
+            .and_then(|d| now.checked_add(d).ok())
+            .unwrap_or(jiff::Timestamp::MAX)
     }
 }
 
@@ -105,6 +132,10 @@ pub struct Context {
     /// Held while a port is chosen and persisted, so two requests never pick the same one.
     ports: tokio::sync::Mutex<BTreeMap<String, (String, i32)>>,
     progress: Mutex<HashMap<String, BTreeMap<String, Progress>>>,
+    /// Consecutive failed reconciles per request, for the retry backoff.
+    failures: Mutex<HashMap<String, u32>>,
+    /// When each request asked to be looked at again, on [`Config::clock`].
+    deadlines: Mutex<HashMap<ObjectRef<ProtectionRequest>, jiff::Timestamp>>,
 }
 
 fn key(pr: &ProtectionRequest) -> String {
@@ -159,7 +190,14 @@ pub async fn run(client: Client, config: Config, metrics: Arc<Metrics>) {
         requests: requests.clone(),
         ports: tokio::sync::Mutex::new(BTreeMap::new()),
         progress: Mutex::new(HashMap::new()),
+        failures: Mutex::new(HashMap::new()),
+        deadlines: Mutex::new(HashMap::new()),
     });
+    let due = config
+        .clock
+        .advanced
+        .clone()
+        .map(|advanced| deadlines_due(advanced, ctx.clone()));
     let policy_requests = requests.clone();
     let wake_requests = requests.clone();
     controller
@@ -172,6 +210,7 @@ pub async fn run(client: Client, config: Config, metrics: Arc<Metrics>) {
                 futures::stream::iter(requests_woken_by(&wake_requests, &wake))
             }),
         )
+        .reconcile_on(due.unwrap_or_else(|| futures::stream::empty().boxed()))
         .run(reconcile, error_policy, ctx)
         .for_each(|result| {
             match result {
@@ -181,6 +220,37 @@ pub async fn run(client: Client, config: Config, metrics: Arc<Metrics>) {
             futures::future::ready(())
         })
         .await;
+}
+
+/// Each time the clock jumps, the requests whose deadline it passed.
+fn deadlines_due(
+    advanced: tokio::sync::watch::Receiver<()>,
+    ctx: Arc<Context>,
+) -> futures::stream::BoxStream<'static, ObjectRef<ProtectionRequest>> {
+    futures::stream::unfold(advanced, |mut advanced| async move {
+        advanced.changed().await.ok()?;
+        Some(((), advanced))
+    })
+    .flat_map(move |()| {
+        let now = ctx.clock.now();
+        let due: Vec<_> = ctx
+            .deadlines
+            .lock()
+            .map(|mut d| {
+                let due: Vec<_> = d
+                    .iter()
+                    .filter(|(_, at)| **at <= now)
+                    .map(|(r, _)| r.clone())
+                    .collect();
+                for r in &due {
+                    d.remove(r);
+                }
+                due
+            })
+            .unwrap_or_default();
+        futures::stream::iter(due)
+    })
+    .boxed()
 }
 
 fn requests_in_namespace(
@@ -226,13 +296,31 @@ pub fn requests_woken_by(
                 WakeKind::VirtualMachine | WakeKind::VirtualMachineInstance => {
                     on_cluster && vm_ns && wake.name == r.spec.vm_name
                 }
-                WakeKind::Pvc => on_cluster && vm_ns,
+                WakeKind::Pvc => on_cluster && vm_ns && concerns_pvc(r, &wake.name),
                 WakeKind::Node => on_cluster && r.phase() == Phase::Activating,
                 WakeKind::Secret => r.namespace() == wake.namespace,
+                WakeKind::Cluster => on_cluster,
             }
         })
         .map(|r| ObjectRef::from_obj(&**r))
         .collect()
+}
+
+/// Whether a PVC change concerns a request. Before its volumes are recorded, while it activates
+/// (the frontend PVCs are named by the DRBD operator, not by us) and while it is being
+/// unprotected, any PVC of the VM's namespace may be one it waits for; otherwise only its
+/// recorded PVCs, so the guests' writes on a hundred protected VMs do not wake every request a
+/// hundred times per change.
+fn concerns_pvc(r: &ProtectionRequest, pvc: &str) -> bool {
+    let recorded = r
+        .status
+        .as_ref()
+        .map(|s| s.volumes.as_slice())
+        .unwrap_or_default();
+    recorded.is_empty()
+        || r.phase() == Phase::Activating
+        || r.metadata.deletion_timestamp.is_some()
+        || recorded.iter().any(|v| v.pvc == pvc)
 }
 
 async fn reconcile(pr: Arc<ProtectionRequest>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -240,7 +328,7 @@ async fn reconcile(pr: Arc<ProtectionRequest>, ctx: Arc<Context>) -> Result<Acti
     let ns = pr.namespace().ok_or(Error::MissingMetadata)?;
     let api: Api<ProtectionRequest> = Api::namespaced(ctx.client.clone(), &ns);
     let request = key(&pr);
-    finalizer(&api, FINALIZER, pr, |event| async {
+    let result = finalizer(&api, FINALIZER, pr, |event| async {
         match event {
             finalizer::Event::Apply(pr) => apply(pr, ctx.clone()).await,
             finalizer::Event::Cleanup(pr) => cleanup(pr, ctx.clone()).await,
@@ -250,10 +338,27 @@ async fn reconcile(pr: Arc<ProtectionRequest>, ctx: Arc<Context>) -> Result<Acti
     .map_err(|e| match e {
         finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
         other => Error::Finalizer {
-            request,
+            request: request.clone(),
             message: other.to_string(),
         },
-    })
+    });
+    if result.is_ok()
+        && let Ok(mut failures) = ctx.failures.lock()
+    {
+        failures.remove(&request);
+    }
+    result
+}
+
+/// First retry after a failed reconcile; doubles per consecutive failure up to [`MAX_RETRY`].
+const FIRST_RETRY: Duration = Duration::from_millis(500);
+/// Longest wait between retries of a failing reconcile.
+const MAX_RETRY: Duration = Duration::from_secs(30);
+
+fn retry_after(failures: u32) -> Duration {
+    FIRST_RETRY
+        .saturating_mul(1 << failures.saturating_sub(1).min(16))
+        .min(MAX_RETRY)
 }
 
 fn error_policy(pr: Arc<ProtectionRequest>, error: &Error, ctx: Arc<Context>) -> Action {
@@ -264,8 +369,18 @@ fn error_policy(pr: Arc<ProtectionRequest>, error: &Error, ctx: Arc<Context>) ->
             Action::requeue(Duration::from_secs(5))
         }
         _ => {
-            warn!(request = %key(&pr), %error, category = error.metric_label(), "reconcile failed");
-            Action::requeue(Duration::from_secs(10))
+            let failures = ctx
+                .failures
+                .lock()
+                .map(|mut f| {
+                    let n = f.entry(key(&pr)).or_default();
+                    *n = n.saturating_add(1);
+                    *n
+                })
+                .unwrap_or(1);
+            let after = retry_after(failures);
+            warn!(request = %key(&pr), %error, category = error.metric_label(), retry_in = ?after, "reconcile failed");
+            Action::requeue(after)
         }
     }
 }
@@ -323,10 +438,13 @@ async fn apply(pr: Arc<ProtectionRequest>, ctx: Arc<Context>) -> Result<Action, 
         ports.insert(uid, (pr.namespace().unwrap_or_default(), port));
     }
     execute(&pr, &ctx, primary.as_deref(), dr.as_deref(), &plan.writes).await?;
-    Ok(match plan.requeue_after {
-        Some(after) => Action::requeue(after.min(SAFETY_REQUEUE)),
-        None => Action::requeue(SAFETY_REQUEUE),
-    })
+    let after = plan
+        .requeue_after
+        .map_or(SAFETY_REQUEUE, |a| a.min(SAFETY_REQUEUE));
+    if let Ok(mut deadlines) = ctx.deadlines.lock() {
+        deadlines.insert(ObjectRef::from_obj(&*pr), ctx.clock.deadline(after));
+    }
+    Ok(Action::requeue(after))
 }
 
 async fn cleanup(pr: Arc<ProtectionRequest>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -339,6 +457,9 @@ async fn cleanup(pr: Arc<ProtectionRequest>, ctx: Arc<Context>) -> Result<Action
         ctx.ports.lock().await.remove(&uid);
         if let Ok(mut progress) = ctx.progress.lock() {
             progress.remove(&uid);
+        }
+        if let Ok(mut deadlines) = ctx.deadlines.lock() {
+            deadlines.remove(&ObjectRef::from_obj(&*pr));
         }
         ctx.metrics
             .forget(&pr.namespace().unwrap_or_default(), &pr.name_any());
@@ -715,4 +836,101 @@ async fn execute(
         })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use protect_api::protection_request::{ProtectionRequestStatus, VolumeStatus};
+
+    use super::*;
+
+    fn request(phase: Option<Phase>, recorded: &[&str], deleting: bool) -> ProtectionRequest {
+        let mut pr = ProtectionRequest::new("protect-web", Default::default());
+        pr.status = Some(ProtectionRequestStatus {
+            phase,
+            volumes: recorded
+                .iter()
+                .map(|p| VolumeStatus {
+                    pvc: (*p).to_owned(),
+                    ..VolumeStatus::default()
+                })
+                .collect(),
+            ..ProtectionRequestStatus::default()
+        });
+        if deleting {
+            pr.metadata.deletion_timestamp = Some(
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH),
+            );
+        }
+        pr
+    }
+
+    #[test]
+    fn which_pvc_changes_wake_a_request() {
+        let cases = [
+            // (phase, recorded, deleting, changed PVC, wakes)
+            (None, vec![], false, "anything", true),
+            (Some(Phase::Validating), vec![], false, "web-disk", true),
+            (
+                Some(Phase::Syncing),
+                vec!["web-disk"],
+                false,
+                "web-disk",
+                true,
+            ),
+            (
+                Some(Phase::Syncing),
+                vec!["web-disk"],
+                false,
+                "web-disk2",
+                false,
+            ),
+            (
+                Some(Phase::Protected),
+                vec!["web-disk"],
+                false,
+                "other-disk",
+                false,
+            ),
+            (
+                Some(Phase::Protected),
+                vec!["web-disk"],
+                false,
+                "web-disk-drbd",
+                false,
+            ),
+            // The operator names the frontend PVCs; any PVC may be one while activating.
+            (
+                Some(Phase::Activating),
+                vec!["web-disk"],
+                false,
+                "pvc-7f3a",
+                true,
+            ),
+            (
+                Some(Phase::Protected),
+                vec!["web-disk"],
+                true,
+                "pvc-7f3a",
+                true,
+            ),
+        ];
+        for (phase, recorded, deleting, pvc, wakes) in cases {
+            let pr = request(phase, &recorded, deleting);
+            assert_eq!(
+                concerns_pvc(&pr, pvc),
+                wakes,
+                "{phase:?} {recorded:?} deleting={deleting} {pvc}"
+            );
+        }
+    }
+
+    #[test]
+    fn retries_back_off_exponentially_up_to_a_cap() {
+        assert_eq!(retry_after(1), Duration::from_millis(500));
+        assert_eq!(retry_after(2), Duration::from_secs(1));
+        assert_eq!(retry_after(4), Duration::from_secs(4));
+        assert_eq!(retry_after(7), MAX_RETRY);
+        assert_eq!(retry_after(u32::MAX), MAX_RETRY);
+    }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use kube::Client;
 use kube_lease_manager::{LeaseManagerBuilder, LeaseParams};
+use tokio_util::task::AbortOnDropHandle;
 use tracing::{info, warn};
 
 use crate::metrics::Metrics;
@@ -58,7 +59,8 @@ where
         }
         info!(identity = %config.identity, "became leader");
         metrics.set_leader(true);
-        let controller = tokio::spawn(lead());
+        // Aborted when leadership ends, and when this future is dropped.
+        let controller = AbortOnDropHandle::new(tokio::spawn(lead()));
         loop {
             if leading.changed().await.is_err() {
                 controller.abort();

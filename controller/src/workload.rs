@@ -39,6 +39,8 @@ use crate::facts::{DrFacts, PrimaryFacts, Reach};
 const FIRST_LIST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a reconcile waits for a cluster whose watches failed to answer `/version`.
 const HEALTH_PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How often a cluster whose watches failed is asked for `/version` until it answers.
+const HEALTH_PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Which kind of object changed, for mapping a wake-up to requests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +57,8 @@ pub enum WakeKind {
     Node,
     /// A kubeconfig Secret on the quorum cluster.
     Secret,
+    /// A workload cluster answers again after its watches failed: every request on it.
+    Cluster,
 }
 
 /// Something changed on a cluster; the controller maps it to the requests it concerns.
@@ -120,6 +124,7 @@ fn spawn_watch<K>(
     wake: UnboundedSender<Wake>,
     health: Arc<Mutex<BTreeMap<&'static str, String>>>,
     unlisted: Arc<Mutex<BTreeSet<&'static str>>>,
+    failed: Arc<tokio::sync::Notify>,
     tasks: &mut Vec<JoinHandle<()>>,
 ) -> Store<K>
 where
@@ -149,14 +154,71 @@ where
             Ok(watcher::Event::Init) => {}
             Err(error) => {
                 warn!(%cluster, watch = label, %error, "watch failed; retrying with backoff");
-                if let Ok(mut h) = health.lock() {
-                    h.insert(label, error.to_string());
+                let first = health
+                    .lock()
+                    .map(|mut h| {
+                        let first = h.is_empty();
+                        h.insert(label, error.to_string());
+                        first
+                    })
+                    .unwrap_or(false);
+                failed.notify_one();
+                // The cluster just became unreachable: its requests say so now.
+                if first {
+                    let _ = wake.unbounded_send(Wake {
+                        cluster: cluster.clone(),
+                        kind: WakeKind::Cluster,
+                        namespace: None,
+                        name: String::new(),
+                        labels: BTreeMap::new(),
+                    });
                 }
             }
         }
         futures::future::ready(())
     })));
     reader
+}
+
+/// Once a watch of the cluster failed, ask `/version` every [`HEALTH_PROBE_INTERVAL`] until the
+/// API answers, then forget the failures and wake every request on the cluster. A resumed watch
+/// emits nothing until an object changes, so in a quiet cluster nothing else would notice the
+/// recovery before the safety requeue.
+fn spawn_health_monitor(
+    cluster: &str,
+    client: Client,
+    health: Arc<Mutex<BTreeMap<&'static str, String>>>,
+    failed: Arc<tokio::sync::Notify>,
+    wake: UnboundedSender<Wake>,
+) -> JoinHandle<()> {
+    let cluster = cluster.to_owned();
+    tokio::spawn(async move {
+        loop {
+            failed.notified().await;
+            loop {
+                let failing = health.lock().map(|h| !h.is_empty()).unwrap_or(false);
+                if !failing {
+                    break;
+                }
+                let probe = tokio::time::timeout(HEALTH_PROBE_TIMEOUT, client.apiserver_version());
+                if let Ok(Ok(_)) = probe.await {
+                    if let Ok(mut h) = health.lock() {
+                        h.clear();
+                    }
+                    info!(%cluster, "API answers again after watch failures; waking its requests");
+                    let _ = wake.unbounded_send(Wake {
+                        cluster: cluster.clone(),
+                        kind: WakeKind::Cluster,
+                        namespace: None,
+                        name: String::new(),
+                        labels: BTreeMap::new(),
+                    });
+                    break;
+                }
+                tokio::time::sleep(HEALTH_PROBE_INTERVAL).await;
+            }
+        }
+    })
 }
 
 fn clear(health: &Mutex<BTreeMap<&'static str, String>>, label: &'static str) {
@@ -174,7 +236,14 @@ impl WorkloadCluster {
     ) -> Self {
         let health = Arc::new(Mutex::new(BTreeMap::new()));
         let unlisted = Arc::new(Mutex::new(BTreeSet::new()));
-        let mut tasks = vec![];
+        let failed = Arc::new(tokio::sync::Notify::new());
+        let mut tasks = vec![spawn_health_monitor(
+            name,
+            client.clone(),
+            health.clone(),
+            failed.clone(),
+            wake.clone(),
+        )];
         let cfg = watcher::Config::default();
         let volumes_cfg = watcher::Config::default().labels(LABEL_PROTECTED_VM);
         let vms = spawn_watch(
@@ -186,6 +255,7 @@ impl WorkloadCluster {
             wake.clone(),
             health.clone(),
             unlisted.clone(),
+            failed.clone(),
             &mut tasks,
         );
         let vmis = spawn_watch(
@@ -197,6 +267,7 @@ impl WorkloadCluster {
             wake.clone(),
             health.clone(),
             unlisted.clone(),
+            failed.clone(),
             &mut tasks,
         );
         let pvcs = spawn_watch(
@@ -208,6 +279,7 @@ impl WorkloadCluster {
             wake.clone(),
             health.clone(),
             unlisted.clone(),
+            failed.clone(),
             &mut tasks,
         );
         let nodes = spawn_watch(
@@ -219,6 +291,7 @@ impl WorkloadCluster {
             wake.clone(),
             health.clone(),
             unlisted.clone(),
+            failed.clone(),
             &mut tasks,
         );
         let volumes = spawn_watch(
@@ -230,6 +303,7 @@ impl WorkloadCluster {
             wake,
             health.clone(),
             unlisted.clone(),
+            failed.clone(),
             &mut tasks,
         );
         WorkloadCluster {
@@ -379,6 +453,9 @@ pub struct Clusters {
     wake: UnboundedSender<Wake>,
     entries: tokio::sync::Mutex<HashMap<(String, String), Arc<WorkloadCluster>>>,
     secret_watches: Mutex<HashSet<(String, String)>>,
+    /// resourceVersion of each watched kubeconfig Secret, as its watch last saw it: a client
+    /// built from that version is reused without reading the Secret again.
+    secret_versions: Arc<Mutex<HashMap<(String, String), String>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -400,6 +477,7 @@ impl Clusters {
             wake,
             entries: tokio::sync::Mutex::new(HashMap::new()),
             secret_watches: Mutex::new(HashSet::new()),
+            secret_versions: Arc::new(Mutex::new(HashMap::new())),
             tasks: Mutex::new(vec![]),
         }
     }
@@ -416,6 +494,19 @@ impl Clusters {
         cluster: &str,
     ) -> Result<Arc<WorkloadCluster>, String> {
         self.watch_secret(namespace, secret);
+        let key = (namespace.to_owned(), secret.to_owned());
+        let watched = self
+            .secret_versions
+            .lock()
+            .ok()
+            .and_then(|v| v.get(&key).cloned());
+        if let Some(watched) = watched
+            && let Some(existing) = self.entries.lock().await.get(&key)
+            && existing.resource_version == watched
+            && existing.name == cluster
+        {
+            return Ok(existing.clone());
+        }
         let api: Api<Secret> = Api::namespaced(self.quorum.clone(), namespace);
         let found = match api.get_opt(secret).await {
             Ok(Some(s)) => s,
@@ -427,7 +518,6 @@ impl Clusters {
             Err(e) => return Err(format!("cannot read Secret {namespace}/{secret}: {e}")),
         };
         let rv = found.resource_version().unwrap_or_default();
-        let key = (namespace.to_owned(), secret.to_owned());
         let mut entries = self.entries.lock().await;
         if let Some(existing) = entries.get(&key)
             && existing.resource_version == rv
@@ -476,27 +566,49 @@ impl Clusters {
         let Ok(mut watching) = self.secret_watches.lock() else {
             return;
         };
-        if !watching.insert(key) {
+        if !watching.insert(key.clone()) {
             return;
         }
         let api: Api<PartialObjectMeta<Secret>> = Api::namespaced(self.quorum.clone(), namespace);
         let cfg = watcher::Config::default().fields(&format!("metadata.name={secret}"));
         let wake = self.wake.clone();
-        let task = tokio::spawn(
-            watcher(api, cfg)
-                .default_backoff()
-                .touched_objects()
-                .for_each(move |event| {
-                    match event {
-                        Ok(meta) => {
-                            debug!(namespace = ?meta.metadata.namespace, name = ?meta.metadata.name, "kubeconfig Secret changed");
-                            let _ = wake.unbounded_send(wake_of("", WakeKind::Secret, &meta));
+        let versions = self.secret_versions.clone();
+        let this = key.clone();
+        let task = tokio::spawn(watcher(api, cfg).default_backoff().for_each(move |event| {
+            let seen = |meta: &PartialObjectMeta<Secret>, present: bool| {
+                let key = (
+                    meta.metadata.namespace.clone().unwrap_or_default(),
+                    meta.metadata.name.clone().unwrap_or_default(),
+                );
+                if let Ok(mut v) = versions.lock() {
+                    match (present, meta.metadata.resource_version.clone()) {
+                        (true, Some(rv)) => {
+                            v.insert(key, rv);
                         }
-                        Err(error) => warn!(%error, "watching a kubeconfig Secret failed; retrying"),
+                        _ => {
+                            v.remove(&key);
+                        }
                     }
-                    futures::future::ready(())
-                }),
-        );
+                }
+                debug!(namespace = ?meta.metadata.namespace, name = ?meta.metadata.name, "kubeconfig Secret changed");
+                let _ = wake.unbounded_send(wake_of("", WakeKind::Secret, meta));
+            };
+            match event {
+                Ok(watcher::Event::Apply(meta) | watcher::Event::InitApply(meta)) => {
+                    seen(&meta, true)
+                }
+                Ok(watcher::Event::Delete(meta)) => seen(&meta, false),
+                // A relist: forget what was seen, in case the Secret went while unwatched.
+                Ok(watcher::Event::Init) => {
+                    if let Ok(mut v) = versions.lock() {
+                        v.remove(&this);
+                    }
+                }
+                Ok(watcher::Event::InitDone) => {}
+                Err(error) => warn!(%error, "watching a kubeconfig Secret failed; retrying"),
+            }
+            futures::future::ready(())
+        }));
         if let Ok(mut tasks) = self.tasks.lock() {
             tasks.push(task);
         }

@@ -182,7 +182,11 @@ impl Stack {
         let clock = stack.world.clock().clone();
         let config = protect_controller::Config {
             instance: Some("protect-demo".to_owned()),
-            clock: protect_controller::Clock::from_fn(move || clock.now()),
+            clock: protect_controller::Clock::from_fn({
+                let clock = clock.clone();
+                move || clock.now()
+            })
+            .advancing_on(clock.advances()),
             ..protect_controller::Config::default()
         };
         let metrics = Arc::new(protect_controller::metrics::Metrics::default());

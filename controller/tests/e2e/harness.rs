@@ -253,7 +253,11 @@ impl Env {
         let config = Config {
             settings: self.settings,
             instance: Some("e2e".to_owned()),
-            clock: Clock::from_fn(move || clock.now()),
+            clock: Clock::from_fn({
+                let clock = clock.clone();
+                move || clock.now()
+            })
+            .advancing_on(clock.advances()),
             ..Config::default()
         };
         let client = self.controller_quorum.clone();
@@ -476,6 +480,258 @@ impl Env {
             .await
             .unwrap()
             .items
+    }
+}
+
+/// Poll `probe` in real time (no ticks: simulated time stands still, so the simulators change
+/// nothing) until it answers `Some`, within `budget`.
+pub async fn without_ticks<T>(
+    budget: Duration,
+    what: &str,
+    mut probe: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + budget;
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {budget:?} without ticks"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// One controller replica run under leader election, as the binary runs it.
+pub struct Replica {
+    /// The replica's identity in the Lease, and its user on the quorum cluster.
+    pub identity: String,
+    task: JoinHandle<()>,
+}
+
+impl Replica {
+    /// Kill the replica (no release of the Lease: a crash).
+    pub fn kill(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Name and namespace of the Lease the replicas share.
+pub const LEASE: &str = "protection-controller";
+
+impl Env {
+    /// Start a replica with Lease leader election (`lease_seconds`, renewed `grace_seconds`
+    /// before expiry). In the lab it reaches the quorum cluster as its own user, named after
+    /// `identity`, so the request log tells the replicas' writes apart.
+    pub async fn start_replica(
+        &self,
+        identity: &str,
+        lease_seconds: u64,
+        grace_seconds: u64,
+    ) -> Replica {
+        let lab = self.lab().expect("replicas run in the lab");
+        let q = lab.cluster(QUORUM).unwrap();
+        let token = format!("e2e-{identity}-token");
+        q.add_user(
+            &token,
+            protect_lab::UserInfo {
+                username: identity.to_owned(),
+                uid: format!("e2e-{identity}"),
+                groups: vec!["system:authenticated".to_owned()],
+            },
+        );
+        let kubeconfig = world::cluster_kubeconfig(q).replace(q.token(), &token);
+        let client = world::client_for(&kubeconfig, QUORUM).await.unwrap();
+        let clock = self.clock().clone();
+        let config = Config {
+            settings: self.settings,
+            instance: Some(identity.to_owned()),
+            clock: Clock::from_fn({
+                let clock = clock.clone();
+                move || clock.now()
+            })
+            .advancing_on(clock.advances()),
+            ..Config::default()
+        };
+        let lease = protect_controller::leader::LeaseConfig {
+            name: LEASE.to_owned(),
+            namespace: PROTECTION_NAMESPACE.to_owned(),
+            identity: identity.to_owned(),
+            duration_seconds: lease_seconds,
+            grace_seconds,
+        };
+        let metrics = Arc::new(Metrics::default());
+        let lead_client = client.clone();
+        let task = tokio::spawn(async move {
+            let lead_metrics = metrics.clone();
+            let _ = protect_controller::leader::run_as_leader(client, lease, metrics, move || {
+                protect_controller::run(lead_client.clone(), config.clone(), lead_metrics.clone())
+            })
+            .await;
+        });
+        Replica {
+            identity: identity.to_owned(),
+            task,
+        }
+    }
+
+    /// The Lease's current holder.
+    pub async fn lease_holder(&self) -> Option<String> {
+        let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+            Api::namespaced(self.quorum.clone(), PROTECTION_NAMESPACE);
+        leases
+            .get_opt(LEASE)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|l| l.spec)
+            .and_then(|s| s.holder_identity)
+    }
+
+    /// Writes a user made on the quorum cluster, other than to Leases: `(method, path)`.
+    pub fn quorum_writes_by(&self, user: &str) -> Vec<(String, String)> {
+        let Some(lab) = self.lab() else { return vec![] };
+        lab.cluster(QUORUM)
+            .unwrap()
+            .requests()
+            .into_iter()
+            .filter(|r| {
+                r.user == user
+                    && matches!(r.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE")
+                    && !r.path.contains("/leases")
+            })
+            .map(|r| (r.method, r.path))
+            .collect()
+    }
+}
+
+/// Retry an API call that injected faults may fail, within `attempts`.
+pub async fn retrying<T, F: AsyncFnMut() -> Result<T, kube::Error>>(
+    what: &str,
+    attempts: usize,
+    mut call: F,
+) -> T {
+    let mut last = None;
+    for _ in 0..attempts {
+        match call().await {
+            Ok(v) => return v,
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{what}: failed {attempts} times, last: {last:?}")
+}
+
+/// Names of `n` seeded VMs (one `ceph-rbd` PVC each, `<vm>-disk`).
+pub fn fleet(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("vm-{i:04}")).collect()
+}
+
+impl Env {
+    /// Seed VMs on the primary cluster (`production`), each on one 1Gi `ceph-rbd` PVC named
+    /// `<vm>-disk`, and tick until every one of them is Running.
+    pub async fn seed_fleet(&self, vms: &[String]) {
+        let seed = seed::ClusterSeed {
+            nodes: vec![],
+            storage_classes: vec![],
+            vms: vms
+                .iter()
+                .map(|vm| {
+                    (
+                        vm.clone(),
+                        vec![(format!("{vm}-disk"), "ceph-rbd".into(), "1Gi".into())],
+                    )
+                })
+                .collect(),
+        };
+        seed::seed_cluster(&self.primary, &seed).await.unwrap();
+        let vmis: Api<VirtualMachineInstance> = Api::namespaced(self.primary.clone(), VM_NAMESPACE);
+        self.tick_until(20, "the seeded VMs Running", async || {
+            let running = vmis
+                .list(&ListParams::default())
+                .await
+                .ok()?
+                .items
+                .iter()
+                .filter(|v| vms.contains(&v.name_any()) && v.is_running_and_ready())
+                .count();
+            (running == vms.len()).then_some(())
+        })
+        .await;
+    }
+
+    /// Create a request named `protect-<vm>` for each VM, retrying injected faults.
+    pub async fn create_requests(&self, vms: &[String]) {
+        for vm in vms {
+            let pr: ProtectionRequest = serde_json::from_value(json!({
+                "apiVersion": "siterecovery.trilio.io/v1alpha1",
+                "kind": "ProtectionRequest",
+                "metadata": {"name": format!("protect-{vm}"), "namespace": PROTECTION_NAMESPACE},
+                "spec": {"vmName": vm, "vmNamespace": VM_NAMESPACE, "sourceCluster": PRIMARY},
+            }))
+            .unwrap();
+            let api = self.requests();
+            retrying("create a request", 50, async || {
+                match api.create(&PostParams::default(), &pr).await {
+                    Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+                    other => other.map(|_| ()),
+                }
+            })
+            .await;
+        }
+    }
+
+    /// Every request in `dr-deployment`, retrying injected faults.
+    pub async fn all_requests(&self) -> Vec<ProtectionRequest> {
+        let api = self.requests();
+        retrying("list requests", 50, async || {
+            api.list(&ListParams::default()).await.map(|l| l.items)
+        })
+        .await
+    }
+
+    /// Tick until every request in `dr-deployment` is in `phase` (at least `n` of them).
+    pub async fn all_become(&self, n: usize, phase: &str, budget: usize) -> Vec<ProtectionRequest> {
+        let mut last = BTreeMap::new();
+        let start = std::time::Instant::now();
+        for tick in 0..=budget {
+            let all = self.all_requests().await;
+            last = BTreeMap::new();
+            for pr in &all {
+                *last.entry(phase_of(pr).to_owned()).or_insert(0usize) += 1;
+            }
+            if all.len() >= n && all.iter().all(|pr| phase_of(pr) == phase) {
+                eprintln!("all {n} {phase} after {tick} ticks, {:?}", start.elapsed());
+                return all;
+            }
+            if tick % 5 == 0 {
+                eprintln!("tick {tick} at {:?}: {last:?}", start.elapsed());
+            }
+            self.tick().await;
+        }
+        panic!("not all {n} requests {phase} within {budget} ticks; phases: {last:?}")
+    }
+
+    /// Every DRBDVolume on a cluster (quorum: `dr-deployment`; workload: `production`),
+    /// retrying injected faults.
+    pub async fn all_drbd_volumes(&self, cluster: &str) -> Vec<DRBDVolume> {
+        let (client, ns) = match cluster {
+            QUORUM => (&self.quorum, PROTECTION_NAMESPACE),
+            PRIMARY => (&self.primary, VM_NAMESPACE),
+            _ => (&self.dr, VM_NAMESPACE),
+        };
+        let api = Api::<DRBDVolume>::namespaced(client.clone(), ns);
+        retrying("list DRBDVolumes", 50, async || {
+            api.list(&ListParams::default()).await.map(|l| l.items)
+        })
+        .await
     }
 }
 

@@ -5,9 +5,12 @@
 // Scenario steps fail the test on any unexpected API answer; unwrapping is how they do it.
 #![allow(clippy::unwrap_used)]
 
+mod activation;
 mod crash;
+mod faults;
 mod happy_path;
 mod harness;
+mod leader;
 mod replication;
 mod troubleshooting;
 mod unprotect;

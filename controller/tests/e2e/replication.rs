@@ -1,5 +1,7 @@
 //! Replication health after protection, and the DR cluster's reachability during the sync.
 
+use std::time::{Duration, Instant};
+
 use protect_lab::world::{DR, PRIMARY};
 
 use crate::harness::*;
@@ -85,4 +87,43 @@ async fn a_dr_partition_during_syncing_keeps_syncing_with_dr_reachable_false_and
     let done = env.phase_becomes(name, "Protected", 80).await;
     let (s, _, _) = condition_of(&done, "DRReachable").unwrap();
     assert_eq!(s, "True");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healed_dr_cluster_wakes_its_protected_request_although_no_object_changes_after_healing()
+{
+    let mut env = Env::start(Options::instant()).await;
+    let Some(lab) = env.lab_or_skip("quiet recovery") else {
+        return;
+    };
+    let dr_api = lab.cluster(DR).unwrap().faults();
+    env.start_controller();
+    env.kubectl_apply("protect-web-server.yaml", EXAMPLE_1)
+        .await;
+    let name = "protect-web-server";
+    env.phase_becomes(name, "Protected", 40).await;
+
+    // From here on no tick: simulated time stands still, so the simulators change nothing on
+    // any cluster and only the controller's own reactions can move the request's status.
+    dr_api.partition();
+    let cut = without_ticks(Duration::from_secs(20), "DRReachable=False", async || {
+        let pr = env.request(name).await?;
+        condition_of(&pr, "DRReachable")
+            .is_some_and(|(s, _, _)| s == "False")
+            .then_some(pr)
+    })
+    .await;
+    assert_eq!(phase_of(&cut), "Protected");
+
+    dr_api.heal();
+    let healed = Instant::now();
+    let back = without_ticks(Duration::from_secs(20), "DRReachable=True", async || {
+        let pr = env.request(name).await?;
+        condition_of(&pr, "DRReachable")
+            .is_some_and(|(s, _, _)| s == "True")
+            .then_some(pr)
+    })
+    .await;
+    eprintln!("DRReachable=True {:?} after healing", healed.elapsed());
+    assert_eq!(phase_of(&back), "Protected");
 }

@@ -36,6 +36,8 @@ struct Inner {
     ticks: watch::Sender<Tick>,
     /// Bumped on every acknowledgement or unsubscribe, so [`SimClock::tick`] can wait.
     acks: watch::Sender<u64>,
+    /// Bumped on every advance, for observers that do not take part in ticks.
+    advances: watch::Sender<()>,
 }
 
 /// A controllable clock shared by all simulators of a lab (and by both sides of the fabric).
@@ -59,6 +61,7 @@ impl SimClock {
                 }),
                 ticks,
                 acks,
+                advances: watch::channel(()).0,
             }),
         }
     }
@@ -89,7 +92,16 @@ impl SimClock {
         let tick = state.tick;
         drop(state);
         self.inner.ticks.send_replace(tick);
+        self.inner.advances.send_replace(());
         tick
+    }
+
+    /// Changes each time the clock moves. Unlike a [`Ticker`], an observer is not waited for
+    /// by [`SimClock::tick`]: a controller uses it to look again at its deadlines.
+    pub fn advances(&self) -> watch::Receiver<()> {
+        let mut rx = self.inner.advances.subscribe();
+        rx.mark_unchanged();
+        rx
     }
 
     /// Move time forward by `by` and return once every subscribed simulator has finished its
