@@ -77,13 +77,18 @@ pub struct ProtectionRequestSpec {
     pub source_cluster: Option<String>,
 }
 
-/// Observed state, written only by the Protection Controller.
+/// Observed state, written only by the Protection Controller. Reads as `phase: Pending` until
+/// the controller first writes it.
+// The `default: {}` makes the apiserver default `status` (and so `phase`) whenever the object
+// is read: `kubectl get pr` prints Pending before any controller has seen the request, as the
+// guide's "controller not running" case shows.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("default" = {}))]
 pub struct ProtectionRequestStatus {
     /// Where the request is in the protection workflow. Phases only move forward; Failed is final.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(transform = crate::phase::drop_null_from_enum)]
+    #[schemars(transform = crate::phase::drop_null_from_enum, extend("default" = "Pending"))]
     pub phase: Option<Phase>,
     /// One human sentence about the current state, e.g. "DRBD initial sync in progress for 2 volumes".
     #[serde(default, skip_serializing_if = "Option::is_none")]

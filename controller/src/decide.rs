@@ -175,7 +175,16 @@ pub fn decide(f: &Facts) -> Plan {
         progress: f.progress.clone(),
         requeue_after: None,
     };
-    match d.old.phase {
+    // The CRD defaults `status` to `{phase: Pending}` on read: without a recorded transition
+    // the controller has never written it, and the request is new.
+    let phase = match d.old.phase {
+        Some(Phase::Pending) if d.old.phase_transitions.is_empty() => {
+            d.status.phase = None;
+            None
+        }
+        phase => phase,
+    };
+    match phase {
         None => {
             d.enter(
                 Phase::Pending,

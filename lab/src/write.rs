@@ -764,12 +764,29 @@ async fn create_object(
     let time = now();
     let api_version = rt.api_version();
     if record {
+        // The strategy's reset fields (`status` where it is a subresource) are never owned
+        // through the main endpoint, even when schema defaults filled them in (fieldmanager
+        // resetfields); `obj` keeps its defaulted status.
+        let mut recorded = obj.clone();
+        if rt.status_subresource
+            && let Some(m) = recorded.as_object_mut()
+        {
+            m.shift_remove("status");
+        }
         apply::record_update(
             None,
-            &mut obj,
+            &mut recorded,
             &write_of(opts, &api_version, &time, None),
             types(rt),
         );
+        match recorded.pointer("/metadata/managedFields").cloned() {
+            Some(fields) => {
+                meta(&mut obj).insert("managedFields".into(), fields);
+            }
+            None => {
+                meta(&mut obj).shift_remove("managedFields");
+            }
+        }
     }
 
     let name = meta_str(&obj, "name").to_string();

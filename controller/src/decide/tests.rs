@@ -311,6 +311,33 @@ fn a_new_request_is_recorded_as_pending_then_validating() {
     );
 }
 
+#[test]
+fn a_status_that_is_only_the_crd_default_is_a_new_request() {
+    let mut f = world();
+    f.request.status = Some(ProtectionRequestStatus {
+        phase: Some(Phase::Pending),
+        ..ProtectionRequestStatus::default()
+    });
+    let plan = step(&mut f);
+    assert_eq!(plan.status.phase, Some(Phase::Pending));
+    let timeline: Vec<Phase> = plan
+        .status
+        .phase_transitions
+        .iter()
+        .map(|t| t.phase)
+        .collect();
+    assert_eq!(timeline, [Phase::Pending]);
+    assert!(
+        plan.status
+            .message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("Accepted")),
+        "{:?}",
+        plan.status.message
+    );
+    assert_eq!(step(&mut f).status.phase, Some(Phase::Validating));
+}
+
 fn validating() -> Facts {
     let mut f = world();
     until(&mut f, Phase::Validating, 0.0);

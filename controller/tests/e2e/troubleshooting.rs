@@ -14,15 +14,16 @@ async fn without_a_running_controller_a_request_never_leaves_pending() {
         .await;
     env.ticks(10).await;
     let pr = env.request("protect-web-server").await.unwrap();
-    // Nothing but the controller writes status: the phase stays unset, which `kubectl get pr`
-    // shows as an empty PHASE column (the guide's "stays in Pending").
-    assert_eq!(phase_of(&pr), "");
+    // Nothing but the controller writes status; the CRD's status default makes the request
+    // read as Pending, and `kubectl get pr` prints it as the guide shows.
+    assert_eq!(phase_of(&pr), "Pending");
+    assert!(pr.status.as_ref().unwrap().phase_transitions.is_empty());
     let table = env
         .kubectl(&["--context", QUORUM, "get", "pr", "-n", "dr-deployment"])
         .await;
     let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
-    assert_eq!(row.len(), 2, "NAME and AGE only, no PHASE: {table}");
-    assert_eq!(row[0], "protect-web-server");
+    assert_eq!(row.len(), 3, "NAME, PHASE and AGE: {table}");
+    assert_eq!(row[..2], ["protect-web-server", "Pending"]);
 
     // Once the controller runs, the request moves on.
     env.start_controller();
