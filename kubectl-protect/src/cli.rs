@@ -170,7 +170,10 @@ pub enum StatusFormat {
   kubectl protect status protect-web-server
 
   # Follow a request until it is Protected or Failed
-  kubectl protect status protect-web-server -w")]
+  kubectl protect status protect-web-server -w
+
+  # Follow every request until all of them are Protected or Failed (Ctrl-C stops earlier)
+  kubectl protect status -w")]
 pub struct StatusArgs {
     /// Name of one ProtectionRequest to show in detail.
     pub name: Option<String>,
@@ -180,7 +183,8 @@ pub struct StatusArgs {
     /// Only requests for VMs in this namespace on the primary cluster.
     #[arg(short = 'n', long = "namespace", value_name = "VM_NAMESPACE")]
     pub vm_namespace: Option<String>,
-    /// Follow changes live; with NAME, until the request is Protected or Failed.
+    /// Follow changes live until the request (with NAME) or every request listed (without NAME,
+    /// at least one) is Protected or Failed; the exit code is then that of `status`.
     #[arg(short, long)]
     pub watch: bool,
     /// Output format.
@@ -218,7 +222,13 @@ pub struct UnprotectArgs {
 #[command(after_help = "Examples:
   kubectl protect completion bash > /etc/bash_completion.d/kubectl-protect
   kubectl protect completion zsh > \"${fpath[1]}/_kubectl-protect\"
-  kubectl protect completion fish > ~/.config/fish/completions/kubectl-protect.fish")]
+  kubectl protect completion fish > ~/.config/fish/completions/kubectl-protect.fish
+
+  # `kubectl protect <TAB>` through kubectl's own completion: an executable on PATH, next to
+  # the plugin
+  dir=$(dirname \"$(command -v kubectl-protect)\")
+  kubectl protect completion kubectl-plugin > \"$dir/kubectl_complete-protect\"
+  chmod +x \"$dir/kubectl_complete-protect\"")]
 pub struct CompletionArgs {
     /// The shell to write the completion script for.
     #[arg(value_enum)]
@@ -234,6 +244,9 @@ pub enum CompletionShell {
     Zsh,
     /// Fish.
     Fish,
+    /// The `kubectl_complete-protect` executable kubectl (1.26+) runs to complete
+    /// `kubectl protect …` arguments in any shell kubectl's own completion is set up for.
+    KubectlPlugin,
 }
 
 /// Arguments of `kubectl protect version`.

@@ -86,7 +86,7 @@ impl Display {
             } => {
                 let mut stdout = std::io::stdout().lock();
                 if !*header_printed {
-                    *name_width = progress::name_width([name.as_str()]);
+                    *name_width = (*name_width).max(progress::name_width([name.as_str()]));
                     writeln!(stdout, "{}", progress::watch_header(*name_width))?;
                     *header_printed = true;
                 }
@@ -124,6 +124,18 @@ impl Display {
             }
         }
         Ok(())
+    }
+
+    /// Widen the NAME column of plain lines for `names`, if nothing has been printed yet.
+    pub fn align_names<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) {
+        if let Display::Lines {
+            header_printed: false,
+            name_width,
+            ..
+        } = self
+        {
+            *name_width = progress::name_width(names);
+        }
     }
 
     /// Note that `name` is gone.
@@ -259,21 +271,44 @@ pub async fn follow_request(
     )))
 }
 
-/// Follow every request in `api`'s scope until interrupted (Ctrl-C).
+/// How following every request ended.
+#[derive(Debug)]
+pub enum AllEnded {
+    /// Every request in scope (at least one) is Protected or Failed: these, sorted by
+    /// namespace and name.
+    Final(Vec<ProtectionRequest>),
+    /// Interrupted (Ctrl-C) or the watch stream ended.
+    Interrupted,
+}
+
+/// Follow every request in `api`'s scope that `keep` selects, until there is at least one and
+/// every one of them is Protected or Failed (as `status NAME -w` ends at Protected or Failed),
+/// or until interrupted (Ctrl-C). Requests deleted meanwhile leave the set; with none, it keeps
+/// following until one appears.
+///
+/// The initial list is shown at once, its names aligned; then one line per change.
 pub async fn follow_all(
     api: Api<ProtectionRequest>,
     conn: &Connection,
     target: &Target,
     keep: impl Fn(&ProtectionRequest) -> bool,
     display: &mut Display,
-) -> Result<(), Error> {
+) -> Result<AllEnded, Error> {
+    type Key = (Option<String>, Option<String>);
+    fn key(r: &ProtectionRequest) -> Key {
+        (r.metadata.namespace.clone(), r.metadata.name.clone())
+    }
     let mut stream = pin!(watcher::watcher(api, watcher::Config::default()));
     let mut failures = 0;
     let ctrl_c = tokio::signal::ctrl_c();
     let mut ctrl_c = pin!(ctrl_c);
+    // What is shown: the kept requests, by namespace and name.
+    let mut known: BTreeMap<Key, ProtectionRequest> = BTreeMap::new();
+    // A (re)list in progress: what it has returned so far.
+    let mut listing: Option<BTreeMap<Key, ProtectionRequest>> = None;
     loop {
         let item = tokio::select! {
-            _ = &mut ctrl_c => { display.finish(); return Ok(()); }
+            _ = &mut ctrl_c => { display.finish(); return Ok(AllEnded::Interrupted); }
             item = stream.next() => item,
         };
         let Some(item) = item else { break };
@@ -287,21 +322,49 @@ pub async fn follow_all(
                 }
                 tracing::warn!(error = %err, "watch interrupted; retrying");
                 tokio::time::sleep(Duration::from_secs(u64::from(failures))).await;
+                continue;
             }
-            Ok(Event::Apply(r) | Event::InitApply(r)) => {
+            Ok(Event::Init) => {
+                listing = Some(BTreeMap::new());
+                continue;
+            }
+            Ok(Event::InitApply(r)) => {
+                failures = 0;
+                if keep(&r) {
+                    listing.get_or_insert_with(BTreeMap::new).insert(key(&r), r);
+                }
+                continue;
+            }
+            Ok(Event::InitDone) => {
+                failures = 0;
+                let listed = listing.take().unwrap_or_default();
+                display.align_names(listed.keys().filter_map(|(_, n)| n.as_deref()));
+                for gone in known.keys().filter(|k| !listed.contains_key(*k)) {
+                    display.deleted(gone.1.as_deref().unwrap_or_default())?;
+                }
+                for r in listed.values() {
+                    display.update(r, false)?;
+                }
+                known = listed;
+            }
+            Ok(Event::Apply(r)) => {
                 failures = 0;
                 if keep(&r) {
                     display.update(&r, false)?;
+                    known.insert(key(&r), r);
                 }
             }
             Ok(Event::Delete(r)) => {
-                if keep(&r) {
+                if known.remove(&key(&r)).is_some() {
                     display.deleted(r.metadata.name.as_deref().unwrap_or_default())?;
                 }
             }
-            Ok(Event::Init | Event::InitDone) => {}
+        }
+        if !known.is_empty() && known.values().all(|r| r.phase().is_final()) {
+            display.finish();
+            return Ok(AllEnded::Final(known.into_values().collect()));
         }
     }
     display.finish();
-    Ok(())
+    Ok(AllEnded::Interrupted)
 }

@@ -7,6 +7,21 @@ use kubectl_protect::cli::Cli;
 use kubectl_protect::exit::Exit;
 
 fn main() -> ExitCode {
+    // kubectl's plugin completion (through `kubectl_complete-protect`): cobra's protocol, before
+    // clap, which would read the words being completed as this command line.
+    {
+        use kubectl_protect::cmd::complete;
+        let first = std::env::args_os().nth(1);
+        if let Some(first) = first.as_ref().and_then(|f| f.to_str())
+            && (first == complete::COMMAND || first == complete::COMMAND_NO_DESC)
+        {
+            let words: Vec<String> = std::env::args_os()
+                .skip(2)
+                .map(|w| w.to_string_lossy().into_owned())
+                .collect();
+            return complete::run(&words, first == complete::COMMAND);
+        }
+    }
     // clap prints usage errors itself and exits 2; help and --version exit 0.
     let cli = Cli::parse();
     init_logging(cli.global.verbose);

@@ -223,3 +223,96 @@ fn an_unreachable_quorum_cluster_names_the_server_and_context() {
     );
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
 }
+
+/// kubectl's output for `kubectl __complete ARGS`: the candidates (without descriptions) and
+/// the directive of the last line.
+fn completions(dir: &Path, args: &[&str]) -> (Vec<String>, String) {
+    let mut full = vec!["__complete"];
+    full.extend_from_slice(args);
+    let out = kubectl(dir, &full, &[]);
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "kubectl {full:?}: {}",
+        text(&out.stderr)
+    );
+    let mut lines: Vec<&str> = stdout.lines().collect();
+    let directive = lines
+        .pop()
+        .unwrap_or_else(|| panic!("no directive line: {stdout:?}"))
+        .to_owned();
+    assert!(directive.starts_with(':'), "{stdout:?}");
+    let candidates = lines
+        .iter()
+        .map(|l| l.split('\t').next().unwrap_or_default().to_owned())
+        .collect();
+    (candidates, directive)
+}
+
+#[test]
+fn kubectl_completes_protect_arguments_through_kubectl_complete_protect() {
+    let dir = plugin_dir();
+    // Without the completion executable kubectl knows no argument of the plugin.
+    let (candidates, _) = completions(dir.path(), &["protect", ""]);
+    assert!(
+        !candidates.iter().any(|c| c == "status"),
+        "completions without kubectl_complete-protect: {candidates:?}"
+    );
+
+    // Installed as the help says: `completion kubectl-plugin`, next to the plugin, executable.
+    let out = kubectl(
+        dir.path(),
+        &["protect", "completion", "kubectl-plugin"],
+        &[],
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let script = dir.path().join("kubectl_complete-protect");
+    std::fs::write(&script, &out.stdout).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    let (candidates, directive) = completions(dir.path(), &["protect", ""]);
+    assert_eq!(
+        candidates,
+        [
+            "vm",
+            "status",
+            "check",
+            "unprotect",
+            "completion",
+            "version"
+        ]
+    );
+    assert_eq!(directive, ":4", "ShellCompDirectiveNoFileComp");
+
+    let (candidates, _) = completions(dir.path(), &["protect", "st"]);
+    assert_eq!(candidates, ["status"]);
+    let (candidates, _) = completions(dir.path(), &["protect", "check", ""]);
+    assert_eq!(candidates, ["vm"]);
+    let (candidates, _) = completions(dir.path(), &["protect", "status", "--w"]);
+    assert_eq!(candidates, ["--watch"]);
+    let (candidates, _) = completions(dir.path(), &["protect", "status", "-o", ""]);
+    assert_eq!(candidates, ["wide", "json", "yaml"]);
+    // kubectl's global flags reach the plugin: the contexts of the kubeconfig named.
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: q\n  cluster: {server: 'https://127.0.0.1:1'}\ncontexts:\n- name: quorum\n  context: {cluster: q}\n- name: cluster1\n  context: {cluster: q}\n",
+    )
+    .unwrap();
+    let (candidates, directive) = completions(
+        dir.path(),
+        &[
+            "protect",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "status",
+            "--context",
+            "",
+        ],
+    );
+    assert_eq!(candidates, ["quorum", "cluster1"]);
+    assert_eq!(directive, ":4");
+}

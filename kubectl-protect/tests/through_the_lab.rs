@@ -965,6 +965,249 @@ async fn status_shows_table_detail_and_json_and_w_follows_the_phases_until_prote
     world.shutdown().await;
 }
 
+/// `status -w` without NAME, piped through kubectl: it follows every request in the namespace
+/// with one plain line per change, keeps following while any request is short of Protected or
+/// Failed (and while there is none), and ends by itself once every request is Protected or
+/// Failed, with a summary line and the exit code of `status` (4: one is Failed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_w_without_a_name_follows_every_request_until_all_are_protected_or_failed() {
+    let (world, k, plugin) = start_world().await;
+
+    // Started on an empty namespace: it has listed nothing and opened its watch (the lab's
+    // request log shows it) rather than ending, and it shows requests created afterwards.
+    let mut watch = plugin.spawn(&["status", "-w"]);
+    let quorum = world.lab().cluster("quorum").unwrap();
+    let watching = async {
+        loop {
+            let opened = quorum.requests().iter().any(|r| {
+                r.path == "/apis/siterecovery.trilio.io/v1alpha1/namespaces/dr-deployment/protectionrequests"
+                    && r.query.split('&').any(|q| q == "watch=true")
+            });
+            if opened {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(STEP, watching)
+        .await
+        .expect("status -w opens its watch on the empty namespace");
+    assert!(
+        watch.try_wait().unwrap().is_none(),
+        "status -w ended on an empty namespace"
+    );
+    for vm in ["web-server", "database"] {
+        let out = plugin
+            .run(&["vm", vm, "-n", "production", "--source-cluster", "cluster1"])
+            .await;
+        expect_code(&out, 0, &format!("vm {vm}"));
+    }
+    let mut lines = LineReader::new(&mut watch);
+    let header = lines.until("NAME").await;
+    assert!(header.starts_with("NAME "), "{header}");
+    lines.until("protect-web-server").await;
+    lines.until("protect-database").await;
+
+    let mut web = Controller::new("protect-web-server");
+    let mut database = Controller::new("protect-database");
+    database.enter("Pending", "").enter("Validating", "").enter(
+        "Failed",
+        "VirtualMachine production/database not found on cluster1",
+    );
+    database.write(&k).await;
+    let failed = lines.until("protect-database").await;
+    assert!(failed.contains("Failed"), "{failed}");
+
+    // One request is final, the other is not: the watch goes on and shows the next change
+    // (had it ended, stdout would end before this line).
+    web.enter("Pending", "")
+        .enter("Syncing", "DRBD initial sync in progress for 2 volumes")
+        .set("syncProgress", json!("47%"))
+        .set("volumes", syncing_volumes(63.5, 43.1));
+    web.write(&k).await;
+    let syncing = lines.until("Syncing").await;
+    assert!(
+        syncing.starts_with("protect-web-server ") && syncing.contains("47%"),
+        "{syncing}"
+    );
+
+    web.condition("Replicating", "True", "Connected", "replication Connected")
+        .condition("Ready", "True", "Protected", "VM protected")
+        .enter(
+            "Protected",
+            "VM runs on DRBD-backed PVCs; replication Connected",
+        )
+        .set("syncProgress", json!("100%"))
+        .set("volumes", established_volumes());
+    web.write(&k).await;
+    lines.until("Protected").await;
+    lines.rest().await;
+    let (code, err) = finish(watch).await;
+    assert_eq!(
+        code,
+        Some(4),
+        "status -w once all are final, one Failed: {err}"
+    );
+    assert_eq!(
+        lines.seen.last().map(String::as_str),
+        Some("all requests are Protected or Failed: 1 Protected, 1 Failed"),
+        "{:#?}",
+        lines.seen
+    );
+    // Header, then per request only its changes, in order.
+    let phases = |name: &str| -> Vec<String> {
+        lines
+            .seen
+            .iter()
+            .filter(|l| l.split_whitespace().next() == Some(name))
+            .filter_map(|l| l.split_whitespace().nth(1).map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(
+        phases("protect-database"),
+        ["Pending", "Failed"],
+        "{:#?}",
+        lines.seen
+    );
+    assert_eq!(
+        phases("protect-web-server"),
+        ["Pending", "Syncing", "Protected"],
+        "{:#?}",
+        lines.seen
+    );
+    assert!(
+        lines.seen.iter().all(|l| !l.contains('\u{1b}')),
+        "escape codes in piped output: {:#?}",
+        lines.seen
+    );
+
+    // Everything already final: it shows the requests and ends at once.
+    let out = plugin.run(&["status", "-w"]).await;
+    expect_code(&out, 4, "status -w when all are already final");
+    let text = stdout(&out);
+    let shown: Vec<&str> = text.lines().collect();
+    assert_eq!(shown.len(), 4, "{text}");
+    assert!(shown[0].starts_with("NAME "), "{text}");
+    assert!(
+        shown[1].starts_with("protect-database ") && shown[1].contains("Failed"),
+        "{text}"
+    );
+    assert!(
+        shown[2].starts_with("protect-web-server ") && shown[2].contains("Protected"),
+        "{text}"
+    );
+    assert_eq!(
+        shown[3],
+        "all requests are Protected or Failed: 1 Protected, 1 Failed"
+    );
+
+    // -n narrows the set to requests for VMs in that namespace, and the exit code follows it;
+    // with the Failed one gone, the rest are Protected: exit 0.
+    succeed(
+        &k,
+        &[
+            "--context",
+            "quorum",
+            "delete",
+            "pr",
+            "protect-database",
+            "-n",
+            "dr-deployment",
+        ],
+    )
+    .await;
+    let out = plugin.run(&["status", "-w", "-n", "production"]).await;
+    expect_code(&out, 0, "status -w with only Protected requests");
+    assert!(
+        stdout(&out).ends_with("all requests are Protected or Failed: 1 Protected\n"),
+        "{}",
+        stdout(&out)
+    );
+    world.shutdown().await;
+}
+
+/// `kubectl protect <TAB>` with names from the clusters: kubectl runs `kubectl_complete-protect`
+/// (as `completion kubectl-plugin` writes it, here in a directory of its own, so it finds the
+/// plugin on PATH), which completes request names from the quorum cluster and VM names from
+/// the primary cluster through the policy's kubeconfig Secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_completes_request_and_vm_names_from_the_clusters() {
+    let (world, _k, plugin) = start_world().await;
+    for vm in ["web-server", "database"] {
+        let out = plugin
+            .run(&["vm", vm, "-n", "production", "--source-cluster", "cluster1"])
+            .await;
+        expect_code(&out, 0, &format!("vm {vm}"));
+    }
+    let out = plugin.run(&["completion", "kubectl-plugin"]).await;
+    expect_code(&out, 0, "completion kubectl-plugin");
+    let scripts = tempfile::tempdir().unwrap();
+    let script = scripts.path().join("kubectl_complete-protect");
+    std::fs::write(&script, &out.stdout).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mut paths = vec![scripts.path().to_path_buf()];
+    paths.extend(std::env::split_paths(&plugin.path));
+    let path = std::env::join_paths(paths).unwrap();
+
+    // `kubectl __complete protect --kubeconfig K --context quorum WORDS… TO_COMPLETE`: what
+    // kubectl runs for `kubectl protect --kubeconfig K --context quorum WORDS… TO_COMPLETE<TAB>`.
+    let complete = |words: &[&str], to_complete: &str| {
+        let mut args: Vec<OsString> = vec!["__complete".into(), "protect".into()];
+        args.push("--kubeconfig".into());
+        args.push(plugin.kubeconfig.clone().into());
+        args.extend(["--context", "quorum"].map(OsString::from));
+        args.extend(words.iter().map(OsString::from));
+        args.push(to_complete.into());
+        let mut kubectl = tokio::process::Command::new(KUBECTL);
+        kubectl
+            .args(args)
+            .env("PATH", &path)
+            .env("HOME", plugin.home.path())
+            .env_remove("KUBECONFIG")
+            .env_remove("KUBECTL_PROTECT_NAMESPACE")
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        async move {
+            let out = tokio::time::timeout(STEP, kubectl.output())
+                .await
+                .expect("kubectl __complete ends")
+                .unwrap();
+            assert!(out.status.success(), "{}", stderr(&out));
+            let text = stdout(&out);
+            let mut lines: Vec<String> = text
+                .lines()
+                .map(|l| l.split('\t').next().unwrap().to_owned())
+                .collect();
+            assert_eq!(lines.pop().as_deref(), Some(":4"), "{text}");
+            lines
+        }
+    };
+    assert_eq!(
+        complete(&["status"], "").await,
+        ["protect-database", "protect-web-server"]
+    );
+    assert_eq!(
+        complete(&["unprotect"], "protect-w").await,
+        ["protect-web-server"]
+    );
+    assert_eq!(
+        complete(&["vm", "-n", "production"], "").await,
+        ["analytics", "web-server"]
+    );
+    assert_eq!(
+        complete(&["check", "vm", "-n", "production"], "w").await,
+        ["web-server"]
+    );
+    assert_eq!(
+        complete(&["vm", "--source-cluster"], "").await,
+        ["cluster1"]
+    );
+    world.shutdown().await;
+}
+
 /// `vm --wait` follows to Failed (exit 4); `unprotect --wait` waits while a finalizer holds
 /// the request and returns once it is gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -141,7 +141,7 @@ async fn assess(
 }
 
 /// A client for the policy's primary cluster from its kubeconfig Secret.
-async fn primary_connection(
+pub(crate) async fn primary_connection(
     quorum: &Connection,
     namespace: &str,
     policy: &DRBDReplicationPolicy,

@@ -2,6 +2,7 @@
 //! (pure, in `render`/`health`) and displays.
 
 pub mod check;
+pub mod complete;
 pub mod completion;
 pub mod status;
 pub mod unprotect;

@@ -1,5 +1,6 @@
 //! `kubectl protect status [NAME]`: the table of requests, or one request in detail; `-w`
-//! follows live.
+//! follows live until the request — without NAME, every request listed (at least one) — is
+//! Protected or Failed.
 
 use k8s_openapi::api::core::v1::Event;
 use kube::Api;
@@ -11,7 +12,7 @@ use crate::cli::{GlobalArgs, ObjectFormat, StatusArgs, StatusFormat};
 use crate::connect::{self, Connection};
 use crate::error::{Error, Target};
 use crate::exit::Exit;
-use crate::follow::{self, Display, Ended, Until};
+use crate::follow::{self, AllEnded, Display, Ended, Until};
 use crate::health::{health, worst_exit};
 use crate::render::list::{Columns, no_resources, render_list};
 use crate::render::{detail, output, progress};
@@ -116,8 +117,13 @@ async fn all(conn: &Connection, namespace: &str, args: &StatusArgs) -> Result<Ex
     };
     if args.watch {
         let mut display = Display::for_stdout(stdout_paint());
-        follow::follow_all(api, conn, &target, keep, &mut display).await?;
-        return Ok(Exit::Ok);
+        return match follow::follow_all(api, conn, &target, keep, &mut display).await? {
+            AllEnded::Final(requests) => {
+                println!("{}", progress::final_summary(&requests));
+                Ok(worst_exit(&requests))
+            }
+            AllEnded::Interrupted => Ok(Exit::Ok),
+        };
     }
     let mut requests: Vec<ProtectionRequest> = api
         .list(&ListParams::default())

@@ -109,3 +109,66 @@ pub fn final_line(request: &ProtectionRequest) -> String {
         Health::InProgress => format!("{name} {}", request.phase()),
     }
 }
+
+/// The last line after following every request until all are Protected or Failed: how many
+/// ended how, e.g.
+/// `all requests are Protected or Failed: 2 Protected, 1 Protected (degraded), 1 Failed`.
+pub fn final_summary(requests: &[ProtectionRequest]) -> String {
+    let (mut protected, mut degraded, mut failed, mut other) = (0, 0, 0, 0);
+    for request in requests {
+        match (request.phase(), health(request)) {
+            (_, Health::Failed) => failed += 1,
+            (Phase::Protected, Health::Degraded(_)) => degraded += 1,
+            (Phase::Protected, _) => protected += 1,
+            _ => other += 1,
+        }
+    }
+    let counts: Vec<String> = [
+        (protected, "Protected"),
+        (degraded, "Protected (degraded)"),
+        (failed, "Failed"),
+        (other, "in progress"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    format!(
+        "all requests are Protected or Failed: {}",
+        counts.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use protect_api::{Condition, ConditionStatus};
+
+    use super::*;
+    use crate::fixtures::request;
+
+    #[test]
+    fn the_summary_counts_protected_degraded_and_failed() {
+        let requests = [
+            request("a").phase(Phase::Protected).build(),
+            request("b").phase(Phase::Failed).build(),
+            request("c")
+                .phase(Phase::Protected)
+                .condition(Condition::new(
+                    "Replicating",
+                    ConditionStatus::False,
+                    "PeerDisconnected",
+                    "x",
+                ))
+                .build(),
+            request("d").phase(Phase::Protected).build(),
+        ];
+        assert_eq!(
+            final_summary(&requests),
+            "all requests are Protected or Failed: 2 Protected, 1 Protected (degraded), 1 Failed"
+        );
+        assert_eq!(
+            final_summary(&requests[1..2]),
+            "all requests are Protected or Failed: 1 Failed"
+        );
+    }
+}
