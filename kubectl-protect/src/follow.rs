@@ -298,6 +298,20 @@ pub async fn follow_all(
     fn key(r: &ProtectionRequest) -> Key {
         (r.metadata.namespace.clone(), r.metadata.name.clone())
     }
+    // Across namespaces (`-A`) two requests may share a name: lines name `namespace/name`.
+    let all_namespaces = target.namespace.is_none();
+    let label = |(ns, name): &Key| -> String {
+        let name = name.as_deref().unwrap_or_default();
+        match ns {
+            Some(ns) if all_namespaces => format!("{ns}/{name}"),
+            _ => name.to_owned(),
+        }
+    };
+    let shown = |r: &ProtectionRequest| -> ProtectionRequest {
+        let mut r = r.clone();
+        r.metadata.name = Some(label(&key(&r)));
+        r
+    };
     let mut stream = pin!(watcher::watcher(api, watcher::Config::default()));
     let mut failures = 0;
     let ctrl_c = tokio::signal::ctrl_c();
@@ -338,25 +352,26 @@ pub async fn follow_all(
             Ok(Event::InitDone) => {
                 failures = 0;
                 let listed = listing.take().unwrap_or_default();
-                display.align_names(listed.keys().filter_map(|(_, n)| n.as_deref()));
+                let labels: Vec<String> = listed.keys().map(label).collect();
+                display.align_names(labels.iter().map(String::as_str));
                 for gone in known.keys().filter(|k| !listed.contains_key(*k)) {
-                    display.deleted(gone.1.as_deref().unwrap_or_default())?;
+                    display.deleted(&label(gone))?;
                 }
                 for r in listed.values() {
-                    display.update(r, false)?;
+                    display.update(&shown(r), false)?;
                 }
                 known = listed;
             }
             Ok(Event::Apply(r)) => {
                 failures = 0;
                 if keep(&r) {
-                    display.update(&r, false)?;
+                    display.update(&shown(&r), false)?;
                     known.insert(key(&r), r);
                 }
             }
             Ok(Event::Delete(r)) => {
                 if known.remove(&key(&r)).is_some() {
-                    display.deleted(r.metadata.name.as_deref().unwrap_or_default())?;
+                    display.deleted(&label(&key(&r)))?;
                 }
             }
         }

@@ -1100,6 +1100,24 @@ async fn status_w_without_a_name_follows_every_request_until_all_are_protected_o
         shown[3],
         "all requests are Protected or Failed: 1 Protected, 1 Failed"
     );
+    // Across namespaces two requests may share a name: -A lines name `namespace/name`.
+    let out = plugin.run(&["status", "-w", "-A"]).await;
+    expect_code(&out, 4, "status -w -A when all are already final");
+    let text = stdout(&out);
+    let names: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "dr-deployment/protect-database",
+            "dr-deployment/protect-web-server",
+            "all"
+        ],
+        "{text}"
+    );
 
     // -n narrows the set to requests for VMs in that namespace, and the exit code follows it;
     // with the Failed one gone, the rest are Protected: exit 0.
