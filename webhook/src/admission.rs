@@ -157,9 +157,147 @@ pub struct UnreadableReview {
 
 /// Read an AdmissionReview body. Never panics, whatever the bytes.
 ///
+/// A well-formed review (what an apiserver sends) is read straight into [`AdmissionRequest`];
+/// anything else takes the path through `serde_json::Value` that finds the uid and names what
+/// is wrong. Both paths accept exactly the same bodies with the same result.
+///
 /// # Errors
 /// [`UnreadableReview`] naming what is wrong, with the uid when one could be found.
 pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest, UnreadableReview> {
+    match parse_well_formed(body) {
+        Some(request) => Ok(request),
+        None => parse_review_through_value(body),
+    }
+}
+
+/// The fields of a review no rule reads. serde's `flatten` collects them, parsing each as
+/// `serde_json::Value` would (every string decoded and checked — UTF-8, escapes, surrogates —
+/// every number range-checked, the same depth limit); then they are dropped.
+struct Unread;
+
+impl<'de> Deserialize<'de> for Unread {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = Unread;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("the other fields of a map")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Unread, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Unread)
+            }
+        }
+        deserializer.deserialize_map(Entries)
+    }
+}
+
+/// [`AdmissionRequest`] as the fast path reads it: the same fields with the same serde
+/// attributes, plus the fields no rule reads.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FastRequest {
+    uid: String,
+    kind: FastKind,
+    #[serde(default)]
+    sub_resource: Option<String>,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    namespace: Option<String>,
+    operation: Operation,
+    #[serde(default)]
+    object: Option<Value>,
+    #[serde(default)]
+    old_object: Option<Value>,
+    #[serde(default)]
+    dry_run: Option<bool>,
+    #[serde(flatten)]
+    _unread: Unread,
+}
+
+/// [`GroupVersionKind`] as the fast path reads it.
+#[derive(Deserialize)]
+struct FastKind {
+    #[serde(default)]
+    group: String,
+    #[serde(default)]
+    version: String,
+    kind: String,
+    #[serde(flatten)]
+    _unread: Unread,
+}
+
+/// The fast path: `None` unless the body is a JSON object that `serde_json::Value` would
+/// accept, with apiVersion admission.k8s.io/v1, kind AdmissionReview and a request with a
+/// non-empty uid, read without any duplicate field (the `Value` path keeps the last one). One
+/// pass: the parts no rule reads are checked and dropped rather than built into a `Value`.
+fn parse_well_formed(body: &[u8]) -> Option<AdmissionRequest> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct WellFormed<'a> {
+        #[serde(borrow)]
+        api_version: std::borrow::Cow<'a, str>,
+        #[serde(borrow)]
+        kind: std::borrow::Cow<'a, str>,
+        request: FastRequest,
+        #[serde(flatten)]
+        _unread: Unread,
+    }
+    // Only a JSON object is a review (the `Value` path calls anything else NotAnObject).
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return None;
+    }
+    let review: WellFormed<'_> = serde_json::from_slice(body).ok()?;
+    if review.api_version != API_VERSION || review.kind != KIND || review.request.uid.is_empty() {
+        return None;
+    }
+    let FastRequest {
+        uid,
+        kind:
+            FastKind {
+                group,
+                version,
+                kind,
+                _unread,
+            },
+        sub_resource,
+        name,
+        namespace,
+        operation,
+        object,
+        old_object,
+        dry_run,
+        _unread: _,
+    } = review.request;
+    // A struct literal, so that a field added to AdmissionRequest must be added here too.
+    Some(AdmissionRequest {
+        uid,
+        kind: GroupVersionKind {
+            group,
+            version,
+            kind,
+        },
+        sub_resource,
+        name,
+        namespace,
+        operation,
+        object,
+        old_object,
+        dry_run,
+    })
+}
+
+/// [`parse_review`] through `serde_json::Value`: every body, with the reason it is unreadable.
+pub(crate) fn parse_review_through_value(
+    body: &[u8],
+) -> Result<AdmissionRequest, UnreadableReview> {
     let fail = |uid: Option<String>, error| UnreadableReview { uid, error };
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| fail(None, ReviewError::MalformedJson(e.to_string())))?;

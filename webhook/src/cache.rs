@@ -81,8 +81,12 @@ where
 {
     let (store, writer) = reflector::store();
     let synced = Arc::new(AtomicBool::new(false));
-    let stream =
-        reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
+    // No rule reads managedFields; dropping them keeps the caches small and the per-review
+    // copies of cached objects cheap.
+    let objects = watcher(api, watcher::Config::default()).modify(|object: &mut K| {
+        object.meta_mut().managed_fields = None;
+    });
+    let stream = reflector::reflector(writer, objects).default_backoff();
     let label = name.clone();
     tasks.0.push(tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
@@ -123,6 +127,9 @@ struct SecretKey {
 struct PrimaryCache {
     cluster: String,
     digest: [u8; 32],
+    /// resourceVersion of the Secret last found to hold exactly `digest`: while the Secret
+    /// keeps that version, its content is not read and hashed again.
+    checked_version: Mutex<Option<String>>,
     client: Client,
     vms: Cache<VirtualMachine>,
     pvcs: Cache<PersistentVolumeClaim>,
@@ -259,6 +266,19 @@ impl ClusterFacts {
             };
             return Err(kubeconfig_error(detail));
         };
+        let existing = self.primaries.lock().ok().and_then(|m| m.get(key).cloned());
+        let version = secret.metadata.resource_version.as_deref();
+        // The common path: the Secret has not changed since its content was last checked.
+        if let Some(existing) = &existing
+            && version.is_some()
+            && existing
+                .checked_version
+                .lock()
+                .is_ok_and(|checked| checked.as_deref() == version)
+            && existing.cluster == cluster
+        {
+            return Ok(Arc::clone(existing));
+        }
         let Some(bytes) = secret
             .data
             .as_ref()
@@ -276,10 +296,12 @@ impl ClusterFacts {
             h.update(&bytes);
             h.finalize().into()
         };
-        let existing = self.primaries.lock().ok().and_then(|m| m.get(key).cloned());
         if let Some(existing) = existing
             && existing.digest == digest
         {
+            if let Ok(mut checked) = existing.checked_version.lock() {
+                *checked = version.map(str::to_owned);
+            }
             return Ok(existing);
         }
         let client = client_from_kubeconfig(&bytes).await.map_err(|detail| {
@@ -302,6 +324,7 @@ impl ClusterFacts {
         let cache = Arc::new(PrimaryCache {
             cluster: cluster.to_owned(),
             digest,
+            checked_version: Mutex::new(version.map(str::to_owned)),
             client,
             vms,
             pvcs,
@@ -323,8 +346,7 @@ impl ClusterFacts {
                     .store
                     .get(&ObjectRef::new(&vm.name).within(&vm.namespace))
             })
-            .flatten()
-            .map(|v| (*v).clone());
+            .flatten();
         let deadline = self.cache_miss_timeout;
         let unreachable = |detail: String| LookupError::Unreachable {
             cluster: cache.cluster.clone(),
@@ -337,6 +359,7 @@ impl ClusterFacts {
                 within(deadline, api.get_opt(&vm.name))
                     .await
                     .map_err(unreachable)?
+                    .map(Arc::new)
             }
         };
         let Some(found) = found else {
@@ -446,17 +469,14 @@ impl Facts for ClusterFacts {
         found
     }
 
-    fn requests(&self, namespace: &str) -> Vec<ProtectionRequest> {
-        let mut found: Vec<ProtectionRequest> = self
-            .requests
+    fn requests(&self, namespace: &str) -> Vec<Arc<ProtectionRequest>> {
+        // In cache order: the one rule that reads them picks by name (`existing_request`).
+        self.requests
             .store
             .state()
-            .iter()
+            .into_iter()
             .filter(|r| r.metadata.namespace.as_deref() == Some(namespace))
-            .map(|r| (**r).clone())
-            .collect();
-        found.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-        found
+            .collect()
     }
 
     fn primary<'a>(

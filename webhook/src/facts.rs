@@ -30,8 +30,8 @@ impl std::fmt::Display for VmRef {
 /// name that exist, by PVC name.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PrimaryView {
-    /// The VM, `None` when the primary cluster says it does not exist.
-    pub vm: Option<VirtualMachine>,
+    /// The VM, `None` when the primary cluster says it does not exist; shared with the cache.
+    pub vm: Option<Arc<VirtualMachine>>,
     /// The VM's PVCs that exist, by name; a missing PVC is simply absent.
     pub pvcs: BTreeMap<String, PvcFacts>,
 }
@@ -88,8 +88,9 @@ pub struct CacheState {
 pub trait Facts: Send + Sync {
     /// DRBDReplicationPolicies in a namespace of the quorum cluster.
     fn policies(&self, namespace: &str) -> Vec<DRBDReplicationPolicy>;
-    /// ProtectionRequests in a namespace of the quorum cluster.
-    fn requests(&self, namespace: &str) -> Vec<ProtectionRequest>;
+    /// ProtectionRequests in a namespace of the quorum cluster, in no particular order, shared
+    /// with the cache (there can be many; a review reads them without copying them).
+    fn requests(&self, namespace: &str) -> Vec<Arc<ProtectionRequest>>;
     /// The VM and the PVCs its volumes name, on the policy's primary cluster. `namespace` is
     /// where the policy (and its kubeconfig Secret) lives.
     fn primary<'a>(
@@ -198,7 +199,7 @@ impl StaticFacts {
             })
             .unwrap_or_default();
         Ok(PrimaryView {
-            vm: found.cloned(),
+            vm: found.cloned().map(Arc::new),
             pvcs,
         })
     }
@@ -209,8 +210,11 @@ impl Facts for StaticFacts {
         self.policies.get(namespace).cloned().unwrap_or_default()
     }
 
-    fn requests(&self, namespace: &str) -> Vec<ProtectionRequest> {
-        self.requests.get(namespace).cloned().unwrap_or_default()
+    fn requests(&self, namespace: &str) -> Vec<Arc<ProtectionRequest>> {
+        self.requests
+            .get(namespace)
+            .map(|requests| requests.iter().cloned().map(Arc::new).collect())
+            .unwrap_or_default()
     }
 
     fn primary<'a>(

@@ -8,15 +8,19 @@
 //!   answers it from watch-fed caches of the quorum and primary clusters.
 //! - [`server`]: [`Server::new`], [`Server::run`], [`Server::router`]; [`tls`] reloads the
 //!   certificate when its files change; [`metrics`] for `/metrics`.
+//! - [`cli`]: the command line; [`self_signed`] writes a CA and serving certificate for
+//!   clusters without cert-manager (`protect-webhook self-signed`).
 
 pub mod admission;
 pub mod cache;
+pub mod cli;
 pub mod facts;
 #[cfg(test)]
 mod fixtures;
 pub mod metrics;
 pub mod review;
 pub mod rules;
+pub mod self_signed;
 pub mod server;
 pub mod tls;
 

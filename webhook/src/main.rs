@@ -1,31 +1,48 @@
-//! `protect-webhook`: serve admission for ProtectionRequests and DRBDReplicationPolicies.
+//! `protect-webhook`: serve admission for ProtectionRequests and DRBDReplicationPolicies, or
+//! (`self-signed`) write a serving certificate for clusters without cert-manager. The command
+//! line is [`protect_webhook::cli`].
+
+use std::process::ExitCode;
 
 use clap::Parser;
+use protect_webhook::cli::{Action, Cli, self_signed};
 use protect_webhook::{Config, Server};
 use tracing_subscriber::EnvFilter;
 
-/// Validating and mutating admission webhook of kubectl-protect (HTTPS only).
-///
-/// Serves POST /validate and POST /mutate (AdmissionReview admission.k8s.io/v1), GET /healthz,
-/// GET /readyz (ready once the quorum caches have synced) and GET /metrics. The certificate
-/// and key are reloaded when their files change. SIGTERM or Ctrl-C stops accepting and drains
-/// in-flight reviews.
-#[derive(Debug, Parser)]
-#[command(name = "protect-webhook", version)]
-struct Cli {
-    #[command(flatten)]
-    config: Config,
+fn main() -> ExitCode {
+    match Cli::parse().action() {
+        Some(Action::Serve(config)) => match serve(*config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("Error: {error:?}");
+                ExitCode::FAILURE
+            }
+        },
+        Some(Action::SelfSigned(args)) => match self_signed(&args) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("protect-webhook self-signed: {error}");
+                ExitCode::FAILURE
+            }
+        },
+        None => {
+            eprintln!("protect-webhook: nothing to do; see protect-webhook --help");
+            ExitCode::from(2)
+        }
+    }
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn serve(config: Config) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    let cli = Cli::parse();
-    let server = Server::new(cli.config).await?;
+    let server = Server::new(config).await?;
     server.run(shutdown_signal()).await;
     Ok(())
 }

@@ -107,13 +107,13 @@ pub async fn review(endpoint: Endpoint, body: &[u8], facts: &dyn Facts) -> Reply
         (None, false) => "patched",
         (None, true) => "allowed",
     };
-    let object = request.object_ref();
+    // Field values are computed only when the event is enabled.
     match &decision.denial {
         Some(denial) => info!(
             endpoint = endpoint.as_str(),
             kind = %request.kind.kind,
             operation = request.operation.as_str(),
-            %object,
+            object = %request.object_ref(),
             rule = denial.rule,
             "Denied"
         ),
@@ -121,7 +121,7 @@ pub async fn review(endpoint: Endpoint, body: &[u8], facts: &dyn Facts) -> Reply
             endpoint = endpoint.as_str(),
             kind = %request.kind.kind,
             operation = request.operation.as_str(),
-            %object,
+            object = %request.object_ref(),
             verdict,
             "Admitted"
         ),

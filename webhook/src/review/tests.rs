@@ -6,6 +6,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::admission::{parse_review, parse_review_through_value};
 use crate::facts::StaticFacts;
 use crate::fixtures::{
     NS, captured, decoded_patch, guide_facts, policy, request_object, review_body, review_body_for,
@@ -267,6 +268,92 @@ fn garbage_without_uid_gets_a_400_status_and_with_uid_a_denied_review() {
     );
 }
 
+/// Bodies on which reading straight into the request and reading through `serde_json::Value`
+/// could part ways: each must give the same request, or the same error.
+#[test]
+fn the_fast_and_the_value_reading_of_a_review_agree_on_edge_cases() {
+    let valid = String::from_utf8(captured("68a-admreview-create.txt", 1)).unwrap();
+    let with = |from: &str, to: &str| {
+        assert!(valid.contains(from), "{from}");
+        valid.replacen(from, to, 1).into_bytes()
+    };
+    let request = &valid[valid.find(r#""request":"#).unwrap() + 10..valid.len() - 1];
+    let cases: Vec<(&str, Vec<u8>, bool)> = vec![
+        ("as captured", valid.clone().into_bytes(), true),
+        (
+            "a lone surrogate in a part no rule reads",
+            with(r#""username":"admin-token-user""#, r#""username":"\ud800""#),
+            false,
+        ),
+        (
+            "an escaped pair in a part no rule reads",
+            with(r#""username":"admin-token-user""#, r#""username":"\ud83d\ude00""#),
+            true,
+        ),
+        (
+            "a number out of range in a part no rule reads",
+            with(r#""dryRun":false"#, r#""dryRun":false,"x":1e400"#),
+            false,
+        ),
+        (
+            "a lone surrogate beside the request",
+            with(r#""apiVersion":"#, r#""extra":"\udc00","apiVersion":"#),
+            false,
+        ),
+        (
+            "a number out of range in the request's kind",
+            with(r#""kind":{"group":"#, r#""kind":{"x":-1e999,"group":"#),
+            false,
+        ),
+        (
+            "an unknown field in the request's kind",
+            with(r#""kind":{"group":"#, r#""kind":{"x":[1,{"y":"z"}],"group":"#),
+            true,
+        ),
+        (
+            "invalid UTF-8 in a part no rule reads",
+            {
+                let mut body = valid.clone().into_bytes();
+                let at = valid.find("admin-token-user").unwrap();
+                body[at + 5] = 0xff;
+                body
+            },
+            false,
+        ),
+        (
+            "a duplicate uid (the last one counts)",
+            with(r#""uid":"#, r#""uid":"first","uid":"#),
+            true,
+        ),
+        (
+            "a duplicate apiVersion",
+            with(
+                r#""apiVersion":"admission.k8s.io/v1""#,
+                r#""apiVersion":"admission.k8s.io/v1beta1","apiVersion":"admission.k8s.io/v1""#,
+            ),
+            true,
+        ),
+        (
+            "a duplicate request",
+            format!(r#"{{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{{"uid":"x"}},"request":{request}}}"#).into_bytes(),
+            true,
+        ),
+        (
+            "an array instead of the review",
+            format!(r#"["admission.k8s.io/v1","AdmissionReview",{request}]"#).into_bytes(),
+            false,
+        ),
+        ("an empty uid", with(r#""uid":"31f44648-1357-4e1b-bc5b-73d32c2e6cc0""#, r#""uid":"""#), false),
+        ("trailing garbage", [valid.as_bytes(), b" x"].concat(), false),
+        ("leading whitespace", [b" \n\t".as_slice(), valid.as_bytes()].concat(), true),
+    ];
+    for (what, body, readable) in cases {
+        let fast = parse_review(&body);
+        assert_eq!(fast, parse_review_through_value(&body), "{what}");
+        assert_eq!(fast.is_ok(), readable, "{what}: {fast:?}");
+    }
+}
+
 // ---- property test --------------------------------------------------------------------
 
 /// A string strategy compiled once (a `&str` strategy re-parses its regex for every value).
@@ -422,6 +509,7 @@ proptest! {
         endpoint in prop_oneof![Just(Endpoint::Validate), Just(Endpoint::Mutate)],
     ) {
         let body = serde_json::to_vec(&review).unwrap();
+        prop_assert_eq!(parse_review(&body), parse_review_through_value(&body));
         let reply = answer(endpoint, &body, &FACTS);
         check_answer(&reply, uid.as_deref())?;
     }
@@ -446,6 +534,7 @@ proptest! {
             2 => body = noise,
             _ => body.extend_from_slice(&noise),
         }
+        prop_assert_eq!(parse_review(&body), parse_review_through_value(&body));
         let reply = answer(Endpoint::Validate, &body, &FACTS);
         check_answer(&reply, given_uid(&body).as_deref())?;
     }

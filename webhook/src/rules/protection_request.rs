@@ -3,10 +3,12 @@
 //! messages), and an immutable spec.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use protect_api::coverage::{assess, select_policy};
 use protect_api::kubevirt::{RunStrategy, VirtualMachine};
 use protect_api::{DRBDReplicationPolicy, ProtectionRequest};
+use serde::Deserialize as _;
 use serde_json::Value;
 
 use super::{Decision, Denial};
@@ -61,7 +63,7 @@ pub fn read(object: &Value, object_ref: &str) -> Result<ProtectionRequest, Denia
             ),
         ));
     }
-    serde_json::from_value(object.clone()).map_err(|e| {
+    ProtectionRequest::deserialize(object).map_err(|e| {
         Denial::bad_request(
             "Decode",
             format!("ProtectionRequest {object_ref} cannot be read: {e}"),
@@ -77,23 +79,28 @@ pub fn vm_ref(request: &ProtectionRequest) -> VmRef {
     }
 }
 
-/// The other request in the namespace that already protects the same VM, if any. Requests
-/// without `sourceCluster` (not yet defaulted) match any cluster.
+/// The other request in the namespace that already protects the same VM, if any (the first
+/// by name when there are several, whatever the order of `others`). Requests without
+/// `sourceCluster` (not yet defaulted) match any cluster.
 pub fn existing_request<'r>(
     request: &ProtectionRequest,
-    others: &'r [ProtectionRequest],
+    others: &'r [Arc<ProtectionRequest>],
 ) -> Option<&'r ProtectionRequest> {
     let own_name = request.metadata.name.as_deref();
-    others.iter().find(|other| {
-        other.metadata.name.is_some()
-            && other.metadata.name.as_deref() != own_name
-            && other.spec.vm_name == request.spec.vm_name
-            && other.spec.vm_namespace == request.spec.vm_namespace
-            && match (&other.spec.source_cluster, &request.spec.source_cluster) {
-                (Some(a), Some(b)) => a == b,
-                _ => true,
-            }
-    })
+    others
+        .iter()
+        .map(Arc::as_ref)
+        .filter(|other| {
+            other.metadata.name.is_some()
+                && other.metadata.name.as_deref() != own_name
+                && other.spec.vm_name == request.spec.vm_name
+                && other.spec.vm_namespace == request.spec.vm_namespace
+                && match (&other.spec.source_cluster, &request.spec.source_cluster) {
+                    (Some(a), Some(b)) => a == b,
+                    _ => true,
+                }
+        })
+        .min_by(|a, b| a.metadata.name.cmp(&b.metadata.name))
 }
 
 /// What CREATE is decided on. `primary` is what the primary cluster said about the VM; it is
@@ -103,7 +110,7 @@ pub struct CreateFacts {
     /// Policies in the request's namespace.
     pub policies: Vec<DRBDReplicationPolicy>,
     /// Requests in the request's namespace (may include this one, by name).
-    pub requests: Vec<ProtectionRequest>,
+    pub requests: Vec<Arc<ProtectionRequest>>,
     /// The primary cluster's answer.
     pub primary: Option<Result<PrimaryView, LookupError>>,
 }
@@ -117,7 +124,7 @@ pub fn precheck<'p>(
     request: &ProtectionRequest,
     namespace: &str,
     policies: &'p [DRBDReplicationPolicy],
-    requests: &[ProtectionRequest],
+    requests: &[Arc<ProtectionRequest>],
 ) -> Result<&'p DRBDReplicationPolicy, Denial> {
     let vm = vm_ref(request);
     if let Some(existing) = existing_request(request, requests) {

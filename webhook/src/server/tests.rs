@@ -43,7 +43,7 @@ impl Facts for TestFacts {
     fn policies(&self, namespace: &str) -> Vec<DRBDReplicationPolicy> {
         self.inner.policies(namespace)
     }
-    fn requests(&self, namespace: &str) -> Vec<ProtectionRequest> {
+    fn requests(&self, namespace: &str) -> Vec<Arc<ProtectionRequest>> {
         self.inner.requests(namespace)
     }
     fn primary<'a>(

@@ -88,17 +88,41 @@ fn a_second_request_for_a_protected_vm_is_denied_naming_the_existing_request() {
         Some("cluster1"),
     );
     let mut facts = create_facts(&pr);
-    facts.requests = vec![request(
+    facts.requests = vec![Arc::new(request(
         "protect-web-server",
         "web-server",
         "production",
         Some("cluster1"),
-    )];
+    ))];
     let decision = validate_create(&pr, NS, &facts);
     assert_eq!(
         denial_message(&decision),
         "VirtualMachine production/web-server is already protected by ProtectionRequest \"protect-web-server\" in namespace \"dr-deployment\"; a VM can have only one ProtectionRequest — inspect it with `kubectl get pr protect-web-server -n dr-deployment`"
     );
+}
+
+#[test]
+fn with_several_requests_for_the_vm_the_denial_names_the_first_by_name_in_any_order() {
+    let pr = request(
+        "protect-again",
+        "web-server",
+        "production",
+        Some("cluster1"),
+    );
+    let existing = ["zz-web-server", "aa-web-server", "mm-web-server"]
+        .map(|name| Arc::new(request(name, "web-server", "production", Some("cluster1"))));
+    let mut facts = create_facts(&pr);
+    for rotation in 0..existing.len() {
+        let mut others = existing.to_vec();
+        others.rotate_left(rotation);
+        facts.requests = others;
+        let decision = validate_create(&pr, NS, &facts);
+        let message = denial_message(&decision);
+        assert!(
+            message.contains("by ProtectionRequest \"aa-web-server\""),
+            "{message}"
+        );
+    }
 }
 
 #[test]
@@ -110,7 +134,7 @@ fn a_request_does_not_conflict_with_itself_or_with_another_vm() {
         Some("cluster1"),
     );
     let mut facts = create_facts(&pr);
-    facts.requests = vec![
+    facts.requests = [
         request(
             "protect-web-server",
             "web-server",
@@ -129,7 +153,9 @@ fn a_request_does_not_conflict_with_itself_or_with_another_vm() {
             "production",
             Some("cluster3"),
         ),
-    ];
+    ]
+    .map(Arc::new)
+    .into();
     assert!(validate_create(&pr, NS, &facts).is_allowed());
 }
 
@@ -180,12 +206,12 @@ fn a_manual_run_strategy_and_an_unbound_pvc_come_back_as_warnings() {
     let pr = request("protect-db", "db", "production", Some("cluster1"));
     let mut facts = create_facts(&pr);
     let mut view = PrimaryView {
-        vm: Some(
+        vm: Some(Arc::new(
             vm("db")
                 .with_run_strategy("Manual")
                 .with_pvc("disk", "db-data")
                 .build(),
-        ),
+        )),
         ..PrimaryView::default()
     };
     view.pvcs
