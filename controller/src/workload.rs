@@ -104,6 +104,19 @@ impl Drop for WorkloadCluster {
     }
 }
 
+impl Wake {
+    /// Every request on `cluster`.
+    fn whole_cluster(cluster: &str) -> Self {
+        Wake {
+            cluster: cluster.to_owned(),
+            kind: WakeKind::Cluster,
+            namespace: None,
+            name: String::new(),
+            labels: BTreeMap::new(),
+        }
+    }
+}
+
 fn wake_of<K: Resource>(cluster: &str, kind: WakeKind, obj: &K) -> Wake {
     Wake {
         cluster: cluster.to_owned(),
@@ -165,13 +178,7 @@ where
                 failed.notify_one();
                 // The cluster just became unreachable: its requests say so now.
                 if first {
-                    let _ = wake.unbounded_send(Wake {
-                        cluster: cluster.clone(),
-                        kind: WakeKind::Cluster,
-                        namespace: None,
-                        name: String::new(),
-                        labels: BTreeMap::new(),
-                    });
+                    let _ = wake.unbounded_send(Wake::whole_cluster(&cluster));
                 }
             }
         }
@@ -206,13 +213,7 @@ fn spawn_health_monitor(
                         h.clear();
                     }
                     info!(%cluster, "API answers again after watch failures; waking its requests");
-                    let _ = wake.unbounded_send(Wake {
-                        cluster: cluster.clone(),
-                        kind: WakeKind::Cluster,
-                        namespace: None,
-                        name: String::new(),
-                        labels: BTreeMap::new(),
-                    });
+                    let _ = wake.unbounded_send(Wake::whole_cluster(&cluster));
                     break;
                 }
                 tokio::time::sleep(HEALTH_PROBE_INTERVAL).await;
