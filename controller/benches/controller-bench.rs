@@ -966,6 +966,7 @@ async fn protect(
 
     // Until every request is Protected (checked every POLL against what the watch saw).
     let mut last_report = Instant::now();
+    let mut last_reconciles = counters0.reconciles;
     let mut unfinished: Option<BTreeMap<String, usize>> = None;
     let protected_at: BTreeMap<String, Instant> = loop {
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
@@ -986,12 +987,15 @@ async fn protect(
         if last_report.elapsed() >= Duration::from_secs(10) {
             last_report = Instant::now();
             let c = proc_stat(pid, ticks_per_sec);
+            let reconciles = counters(port).await.reconciles;
             eprintln!(
-                "   {:>6.1} s: {counts:?}; controller RSS {} MiB, CPU {:.1} s",
+                "   {:>6.1} s: {counts:?}; controller RSS {} MiB, CPU {:.1} s, {} reconciles started in the last 10 s",
                 t0.elapsed().as_secs_f64(),
                 c.rss_kib / 1024,
-                c.cpu.saturating_sub(controller0.cpu).as_secs_f64()
+                c.cpu.saturating_sub(controller0.cpu).as_secs_f64(),
+                reconciles.saturating_sub(last_reconciles)
             );
+            last_reconciles = reconciles;
             // What the unfinished requests wait for (VM names folded), most common first.
             let mut waiting: BTreeMap<String, usize> = BTreeMap::new();
             for (phase, message, at) in phases.lock().unwrap().values() {
@@ -1229,135 +1233,133 @@ fn print_changes(title: &str, c: &Changes, n: usize, patches: usize) {
     }
 }
 
-fn print_report(results: &[Figures], settings: &Settings) {
+/// The figures of one size, printed as soon as it is done.
+fn print_size(f: &Figures, settings: &Settings) {
     println!();
+    println!("=== {} request(s) ===", f.n);
     println!(
-        "protect-controller benchmark: real binary, Lease leader election, instant DRBD resync, a simulator pass every {} ms",
-        settings.tick.as_millis()
+        "seeding {} VMs: {:.1} s; controller start → leader and watching: {:.2} s ({} requests)",
+        f.n,
+        f.seed.as_secs_f64(),
+        f.startup.as_secs_f64(),
+        f.startup_requests.total()
     );
-    for f in results {
-        println!();
-        println!("=== {} request(s) ===", f.n);
+    println!(
+        "creating the {} requests: {:.2} s; first create → all Protected: {:.1} s ({:.0} simulator passes, {:.2} s apart on average)",
+        f.n,
+        f.creating.as_secs_f64(),
+        f.all_protected.as_secs_f64(),
+        f.ticks,
+        f.all_protected.as_secs_f64() / f.ticks.max(1.0)
+    );
+    if let Some(phases) = &f.unfinished {
         println!(
-            "seeding {} VMs: {:.1} s; controller start → leader and watching: {:.2} s ({} requests)",
+            "UNFINISHED: only {} of {} requests Protected after {:.0} s (timeout); phases then: {phases:?}; the figures below cover that time",
+            f.latencies.len(),
             f.n,
-            f.seed.as_secs_f64(),
-            f.startup.as_secs_f64(),
-            f.startup_requests.total()
+            f.all_protected.as_secs_f64()
         );
-        println!(
-            "creating the {} requests: {:.2} s; first create → all Protected: {:.1} s ({:.0} simulator passes, {:.2} s apart on average)",
-            f.n,
-            f.creating.as_secs_f64(),
-            f.all_protected.as_secs_f64(),
-            f.ticks,
-            f.all_protected.as_secs_f64() / f.ticks.max(1.0)
-        );
-        if let Some(phases) = &f.unfinished {
-            println!(
-                "UNFINISHED: only {} of {} requests Protected after {:.0} s (timeout); phases then: {phases:?}; the figures below cover that time",
-                f.latencies.len(),
-                f.n,
-                f.all_protected.as_secs_f64()
-            );
-        }
-        println!(
-            "phase transitions the controller logged (each a status write and an Event): {} ({:.1} per request; 6 each would do)",
-            f.transitions_logged,
-            f.transitions_logged as f64 / f.n.max(1) as f64
-        );
-        println!(
-            "each request, create → Protected: p50 {:.1} s, p90 {:.1} s, p99 {:.1} s, max {:.1} s",
-            percentile(&f.latencies, 0.5),
-            percentile(&f.latencies, 0.9),
-            percentile(&f.latencies, 0.99),
-            percentile(&f.latencies, 1.0)
-        );
-        let phases: Vec<String> = f
-            .phase_means
-            .iter()
-            .map(|(p, s)| format!("{p} {s:.1}"))
-            .collect();
-        println!(
-            "mean seconds in each phase (status.phaseTransitions, 1 s resolution): {}",
-            phases.join(", ")
+    }
+    println!(
+        "phase transitions the controller logged (each a status write and an Event): {} ({:.1} per request; 6 each would do)",
+        f.transitions_logged,
+        f.transitions_logged as f64 / f.n.max(1) as f64
+    );
+    println!(
+        "each request, create → Protected: p50 {:.1} s, p90 {:.1} s, p99 {:.1} s, max {:.1} s",
+        percentile(&f.latencies, 0.5),
+        percentile(&f.latencies, 0.9),
+        percentile(&f.latencies, 0.99),
+        percentile(&f.latencies, 1.0)
+    );
+    let phases: Vec<String> = f
+        .phase_means
+        .iter()
+        .map(|(p, s)| format!("{p} {s:.1}"))
+        .collect();
+    println!(
+        "mean seconds in each phase (status.phaseTransitions, 1 s resolution): {}",
+        phases.join(", ")
+    );
+    print_window(
+        "controller API requests, first create → all Protected",
+        &f.protecting,
+        Some(f.n),
+    );
+    print_changes(
+        "ProtectionRequest changes (watch MODIFIED events) while protecting",
+        &f.request_changes.0,
+        f.n,
+        patches(&f.protecting, "protectionrequests") + patches(&f.tail, "protectionrequests"),
+    );
+    print_changes(
+        "quorum DRBDVolume changes while protecting",
+        &f.volume_changes.0,
+        f.n,
+        patches(&f.protecting, "drbdvolumes") + patches(&f.tail, "drbdvolumes"),
+    );
+    if f.unfinished.is_none() {
+        print_window(
+            &format!(
+                "controller API requests in the {} s after all Protected",
+                settings.settle.as_secs()
+            ),
+            &f.tail,
+            None,
         );
         print_window(
-            "controller API requests, first create → all Protected",
-            &f.protecting,
-            Some(f.n),
+            &format!(
+                "steady state: controller API requests in {:.0} s ({:.1} per minute)",
+                f.steady_secs,
+                per_minute(f.steady.total(), f.steady_secs)
+            ),
+            &f.steady,
+            None,
         );
         print_changes(
-            "ProtectionRequest changes (watch MODIFIED events) while protecting",
-            &f.request_changes.0,
+            "ProtectionRequest changes in the steady window",
+            &f.request_changes.1,
             f.n,
-            patches(&f.protecting, "protectionrequests") + patches(&f.tail, "protectionrequests"),
+            patches(&f.steady, "protectionrequests"),
         );
         print_changes(
-            "quorum DRBDVolume changes while protecting",
-            &f.volume_changes.0,
+            "quorum DRBDVolume changes in the steady window",
+            &f.volume_changes.1,
             f.n,
-            patches(&f.protecting, "drbdvolumes") + patches(&f.tail, "drbdvolumes"),
+            patches(&f.steady, "drbdvolumes"),
         );
-        if f.unfinished.is_none() {
-            print_window(
-                &format!(
-                    "controller API requests in the {} s after all Protected",
-                    settings.settle.as_secs()
-                ),
-                &f.tail,
-                None,
-            );
-            print_window(
-                &format!(
-                    "steady state: controller API requests in {:.0} s ({:.1} per minute)",
-                    f.steady_secs,
-                    per_minute(f.steady.total(), f.steady_secs)
-                ),
-                &f.steady,
-                None,
-            );
-            print_changes(
-                "ProtectionRequest changes in the steady window",
-                &f.request_changes.1,
-                f.n,
-                patches(&f.steady, "protectionrequests"),
-            );
-            print_changes(
-                "quorum DRBDVolume changes in the steady window",
-                &f.volume_changes.1,
-                f.n,
-                patches(&f.steady, "drbdvolumes"),
-            );
-        }
-        println!(
-            "reconciles: {} while protecting ({:.1} per request), {} in the steady window; reconcile errors by category: {:?}",
-            f.reconciles_protecting,
-            f.reconciles_protecting as f64 / f.n.max(1) as f64,
-            f.reconciles_steady,
-            f.reconcile_errors
-        );
-        println!(
-            "CPU while protecting: controller {:.1} s, bench process (lab + simulators + this client) {:.1} s; controller CPU in the steady window {:.2} s",
-            f.controller_cpu_protecting.as_secs_f64(),
-            f.bench_cpu_protecting.as_secs_f64(),
-            f.controller_cpu_steady.as_secs_f64()
-        );
-        println!(
-            "controller memory: VmRSS {:.1} MiB when all Protected, {:.1} MiB at the end; VmHWM {:.1} MiB",
-            f.controller_after_protect.rss_kib as f64 / 1024.0,
-            f.controller_end.rss_kib as f64 / 1024.0,
-            f.controller_end.hwm_kib as f64 / 1024.0
-        );
-        if !f.warnings.is_empty() {
-            println!("controller log warnings/errors:");
-            let mut w: Vec<_> = f.warnings.iter().collect();
-            w.sort_by(|a, b| b.1.cmp(a.1));
-            for (message, count) in w.into_iter().take(10) {
-                println!("    {count:>6}  {message}");
-            }
+    }
+    println!(
+        "reconciles: {} while protecting ({:.1} per request), {} in the steady window; reconcile errors by category: {:?}",
+        f.reconciles_protecting,
+        f.reconciles_protecting as f64 / f.n.max(1) as f64,
+        f.reconciles_steady,
+        f.reconcile_errors
+    );
+    println!(
+        "CPU while protecting: controller {:.1} s, bench process (lab + simulators + this client) {:.1} s; controller CPU in the steady window {:.2} s",
+        f.controller_cpu_protecting.as_secs_f64(),
+        f.bench_cpu_protecting.as_secs_f64(),
+        f.controller_cpu_steady.as_secs_f64()
+    );
+    println!(
+        "controller memory: VmRSS {:.1} MiB when all Protected, {:.1} MiB at the end; VmHWM {:.1} MiB",
+        f.controller_after_protect.rss_kib as f64 / 1024.0,
+        f.controller_end.rss_kib as f64 / 1024.0,
+        f.controller_end.hwm_kib as f64 / 1024.0
+    );
+    if !f.warnings.is_empty() {
+        println!("controller log warnings/errors:");
+        let mut w: Vec<_> = f.warnings.iter().collect();
+        w.sort_by(|a, b| b.1.cmp(a.1));
+        for (message, count) in w.into_iter().take(10) {
+            println!("    {count:>6}  {message}");
         }
     }
+}
+
+/// The summary tables of every size done.
+fn print_summary(results: &[Figures], settings: &Settings) {
     println!();
     println!("Summary: protecting");
     println!(
@@ -1461,17 +1463,24 @@ fn main() -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    println!(
+        "protect-controller benchmark: real binary, Lease leader election, instant DRBD resync, a simulator pass every {} ms",
+        settings.tick.as_millis()
+    );
     let mut results = Vec::new();
     for &n in &settings.sizes {
         match runtime.block_on(run_size(n, &settings, ticks)) {
-            Ok(f) => results.push(f),
+            Ok(f) => {
+                print_size(&f, &settings);
+                results.push(f);
+            }
             Err(e) => {
                 eprintln!("{n} request(s): {e:#}");
-                print_report(&results, &settings);
+                print_summary(&results, &settings);
                 return Err(e);
             }
         }
     }
-    print_report(&results, &settings);
+    print_summary(&results, &settings);
     Ok(())
 }
