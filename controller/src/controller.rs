@@ -136,6 +136,81 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// When each request asked to be looked at again, on [`Config::clock`].
     deadlines: Mutex<HashMap<ObjectRef<ProtectionRequest>, jiff::Timestamp>>,
+    /// Per request (uid), the versions its last writes replaced: see [`Acted`].
+    acted: Mutex<HashMap<String, Acted>>,
+}
+
+/// The resourceVersions of the request and of its VM that a reconcile decided from and then
+/// changed. Watch caches trail the controller's own writes; a reconcile woken meanwhile (by
+/// another object's event) would see the version it already acted on and act again: log the
+/// transition twice, patch a VM whose patch already applied (its `test` fails with 422), try to
+/// add the finalizer again. Such a reconcile waits instead: the watch event of the write itself
+/// wakes the request as soon as the cache has it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Acted {
+    request: Option<String>,
+    vm: Option<String>,
+}
+
+/// How long a reconcile that found its caches behind its own writes waits at most for the
+/// watch event that brings them up to date (it normally arrives within milliseconds).
+const CATCH_UP: Duration = Duration::from_secs(5);
+
+impl Context {
+    /// Record that the request's version `before` was replaced by our write (`after`).
+    fn acted_on_request(&self, uid: &str, before: Option<&str>, after: Option<&str>) {
+        if before != after
+            && let Ok(mut acted) = self.acted.lock()
+        {
+            acted.entry(uid.to_owned()).or_default().request = before.map(str::to_owned);
+        }
+    }
+
+    /// Record that the VM's version `before` was replaced by our patch (`after`).
+    fn acted_on_vm(&self, uid: &str, before: Option<&str>, after: Option<&str>) {
+        if before != after
+            && let Ok(mut acted) = self.acted.lock()
+        {
+            acted.entry(uid.to_owned()).or_default().vm = before.map(str::to_owned);
+        }
+    }
+
+    /// Whether the cache still shows a version of the request (or, when given, of its VM) that
+    /// our own write already replaced. A cache that moved on clears the record.
+    fn behind_own_writes(
+        &self,
+        uid: &str,
+        request: Option<&str>,
+        vm: Option<Option<&str>>,
+    ) -> bool {
+        let Ok(mut acted) = self.acted.lock() else {
+            return false;
+        };
+        let Some(a) = acted.get_mut(uid) else {
+            return false;
+        };
+        let mut behind = false;
+        if a.request.is_some() {
+            if a.request.as_deref() == request {
+                behind = true;
+            } else {
+                a.request = None;
+            }
+        }
+        if let Some(vm) = vm
+            && a.vm.is_some()
+        {
+            if a.vm.as_deref() == vm {
+                behind = true;
+            } else {
+                a.vm = None;
+            }
+        }
+        if *a == Acted::default() {
+            acted.remove(uid);
+        }
+        behind
+    }
 }
 
 fn key(pr: &ProtectionRequest) -> String {
@@ -162,18 +237,24 @@ pub async fn run(client: Client, config: Config, metrics: Arc<Metrics>) {
         watcher::Config::default().labels(LABEL_PROTECTED_VM),
     )
     .default_backoff()
+    .modify(forget_managed_fields)
     .reflect(volumes_writer)
     .touched_objects();
     let (policies, policies_writer) = reflector::store();
     let policy_stream = watcher(policies_api, watcher::Config::default())
         .default_backoff()
+        .modify(forget_managed_fields)
         .reflect(policies_writer)
         .touched_objects();
 
     let (wake_tx, wake_rx) = mpsc::unbounded::<Wake>();
-    let controller = Controller::new(requests_api, watcher::Config::default().any_semantic())
-        .shutdown_on_signal();
-    let requests = controller.store();
+    let (requests, requests_writer) = reflector::store();
+    let request_stream = watcher(requests_api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .modify(forget_managed_fields)
+        .reflect(requests_writer)
+        .touched_objects();
+    let controller = Controller::for_stream(request_stream, requests.clone()).shutdown_on_signal();
     let reporter = Reporter {
         controller: FIELD_MANAGER.to_owned(),
         instance: config.instance.clone(),
@@ -192,6 +273,7 @@ pub async fn run(client: Client, config: Config, metrics: Arc<Metrics>) {
         progress: Mutex::new(HashMap::new()),
         failures: Mutex::new(HashMap::new()),
         deadlines: Mutex::new(HashMap::new()),
+        acted: Mutex::new(HashMap::new()),
     });
     let due = config
         .clock
@@ -220,6 +302,12 @@ pub async fn run(client: Client, config: Config, metrics: Arc<Metrics>) {
             futures::future::ready(())
         })
         .await;
+}
+
+/// The caches hold no managedFields: nothing reads them, and they are most of the memory of a
+/// cache of small objects.
+fn forget_managed_fields<K: Resource>(o: &mut K) {
+    o.meta_mut().managed_fields = None;
 }
 
 /// Each time the clock jumps, the requests whose deadline it passed.
@@ -328,6 +416,15 @@ async fn reconcile(pr: Arc<ProtectionRequest>, ctx: Arc<Context>) -> Result<Acti
     let ns = pr.namespace().ok_or(Error::MissingMetadata)?;
     let api: Api<ProtectionRequest> = Api::namespaced(ctx.client.clone(), &ns);
     let request = key(&pr);
+    let uid = pr.uid().unwrap_or_default();
+    let version = pr.resource_version();
+    if ctx.behind_own_writes(&uid, version.as_deref(), None) {
+        debug!(request = %request, "cache behind our last write; waiting for its watch event");
+        return Ok(Action::requeue(CATCH_UP));
+    }
+    // kube-runtime's helper adds the finalizer (and returns) when the request lacks it.
+    let adds_finalizer =
+        pr.metadata.deletion_timestamp.is_none() && !pr.finalizers().iter().any(|f| f == FINALIZER);
     let result = finalizer(&api, FINALIZER, pr, |event| async {
         match event {
             finalizer::Event::Apply(pr) => apply(pr, ctx.clone()).await,
@@ -342,12 +439,38 @@ async fn reconcile(pr: Arc<ProtectionRequest>, ctx: Arc<Context>) -> Result<Acti
             message: other.to_string(),
         },
     });
-    if result.is_ok()
-        && let Ok(mut failures) = ctx.failures.lock()
-    {
-        failures.remove(&request);
+    if result.is_ok() {
+        if adds_finalizer {
+            ctx.acted_on_request(&uid, version.as_deref(), None);
+        }
+        if let Ok(mut failures) = ctx.failures.lock() {
+            failures.remove(&request);
+        }
     }
     result
+}
+
+/// The resourceVersion of the VM the facts show, if the primary cluster answered.
+fn vm_version(facts: &Facts) -> Option<Option<String>> {
+    facts.primary.reachable().map(|p| {
+        p.vm.as_ref()
+            .and_then(|vm| vm.metadata.resource_version.clone())
+    })
+}
+
+/// Whether the VM in the facts is one our own patch already replaced.
+fn vm_behind(pr: &ProtectionRequest, ctx: &Context, facts: &Facts) -> bool {
+    let uid = pr.uid().unwrap_or_default();
+    let vm = vm_version(facts);
+    let behind = ctx.behind_own_writes(
+        &uid,
+        pr.resource_version().as_deref(),
+        vm.as_ref().map(Option::as_deref),
+    );
+    if behind {
+        debug!(request = %key(pr), "VM cache behind our last patch; waiting for its watch event");
+    }
+    behind
 }
 
 /// First retry after a failed reconcile; doubles per consecutive failure up to [`MAX_RETRY`].
@@ -417,6 +540,9 @@ async fn apply(pr: Arc<ProtectionRequest>, ctx: Arc<Context>) -> Result<Action, 
     };
     let reserved: BTreeMap<String, (String, i32)> = ports.as_deref().cloned().unwrap_or_default();
     let (facts, primary, dr) = dereference(&pr, &ctx, &reserved).await;
+    if vm_behind(&pr, &ctx, &facts) {
+        return Ok(Action::requeue(CATCH_UP));
+    }
     let plan = decide(&facts);
     let uid = pr.uid().unwrap_or_default();
     if let Ok(mut progress) = ctx.progress.lock() {
@@ -437,7 +563,16 @@ async fn apply(pr: Arc<ProtectionRequest>, ctx: Arc<Context>) -> Result<Action, 
     {
         ports.insert(uid, (pr.namespace().unwrap_or_default(), port));
     }
-    execute(&pr, &ctx, primary.as_deref(), dr.as_deref(), &plan.writes).await?;
+    let vm = vm_version(&facts).flatten();
+    execute(
+        &pr,
+        &ctx,
+        primary.as_deref(),
+        dr.as_deref(),
+        vm.as_deref(),
+        &plan.writes,
+    )
+    .await?;
     let after = plan
         .requeue_after
         .map_or(SAFETY_REQUEUE, |a| a.min(SAFETY_REQUEUE));
@@ -450,13 +585,28 @@ async fn apply(pr: Arc<ProtectionRequest>, ctx: Arc<Context>) -> Result<Action, 
 async fn cleanup(pr: Arc<ProtectionRequest>, ctx: Arc<Context>) -> Result<Action, Error> {
     caches_synced(&pr, &ctx).await?;
     let (facts, primary, dr) = dereference(&pr, &ctx, &BTreeMap::new()).await;
+    if vm_behind(&pr, &ctx, &facts) {
+        return Ok(Action::requeue(CATCH_UP));
+    }
     let plan = decide_cleanup(&facts);
-    execute(&pr, &ctx, primary.as_deref(), dr.as_deref(), &plan.writes).await?;
+    let vm = vm_version(&facts).flatten();
+    execute(
+        &pr,
+        &ctx,
+        primary.as_deref(),
+        dr.as_deref(),
+        vm.as_deref(),
+        &plan.writes,
+    )
+    .await?;
     if plan.done {
         let uid = pr.uid().unwrap_or_default();
         ctx.ports.lock().await.remove(&uid);
         if let Ok(mut progress) = ctx.progress.lock() {
             progress.remove(&uid);
+        }
+        if let Ok(mut acted) = ctx.acted.lock() {
+            acted.remove(&uid);
         }
         if let Ok(mut deadlines) = ctx.deadlines.lock() {
             deadlines.remove(&ObjectRef::from_obj(&*pr));
@@ -502,7 +652,7 @@ async fn dereference(
         .policies
         .state()
         .iter()
-        .filter(|p| p.namespace().as_deref() == Some(ns.as_str()))
+        .filter(|p| p.metadata.namespace.as_deref() == Some(ns.as_str()))
         .map(|p| (**p).clone())
         .collect();
     let policy = match &status.policy {
@@ -543,7 +693,8 @@ async fn dereference(
             let p = match ctx.clusters.get(&ns, p_secret, p_cluster).await {
                 Ok(c) => {
                     c.recheck_health().await;
-                    let facts = c.primary_facts(vm_ns, vm, p_cluster);
+                    let recorded = status.volumes.iter().map(|v| v.pvc.as_str());
+                    let facts = c.primary_facts(vm_ns, vm, p_cluster, recorded);
                     primary = Some(c);
                     facts
                 }
@@ -570,21 +721,26 @@ async fn dereference(
         .quorum_volumes
         .state()
         .into_iter()
-        .filter(|v| v.namespace().as_deref() == Some(ns.as_str()))
+        .filter(|v| v.metadata.namespace.as_deref() == Some(ns.as_str()))
         .collect();
     let quorum_volumes = in_ns
         .iter()
         .filter(|v| own(v))
         .map(|v| (v.name_any(), (**v).clone()))
         .collect();
-    let mut ports_in_use: BTreeSet<i32> = in_ns
+    // Only a request that may pick its port needs the others' (a scan of every request).
+    let mut ports_in_use: BTreeSet<i32> = BTreeSet::new();
+    if may_allocate_port(pr) {
+        ports_in_use.extend(in_ns.iter().filter(|v| !own(v)).map(|v| v.spec.port));
+    }
+    for other in ctx
+        .requests
+        .state()
         .iter()
-        .filter(|v| !own(v))
-        .map(|v| v.spec.port)
-        .collect();
-    for other in ctx.requests.state() {
-        if other.namespace().as_deref() == Some(ns.as_str())
-            && other.uid().as_deref() != Some(uid.as_str())
+        .filter(|_| may_allocate_port(pr))
+    {
+        if other.metadata.namespace.as_deref() == Some(ns.as_str())
+            && other.metadata.uid.as_deref() != Some(uid.as_str())
         {
             ports_in_use.extend(
                 other
@@ -632,16 +788,22 @@ async fn write_status(
         "kind": "ProtectionRequest",
         "status": status,
     });
-    api.patch_status(
-        &pr.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(body),
-    )
-    .await
-    .map_err(|source| Error::WriteStatus {
-        request: key(pr),
-        source,
-    })?;
+    let written = api
+        .patch_status(
+            &pr.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(body),
+        )
+        .await
+        .map_err(|source| Error::WriteStatus {
+            request: key(pr),
+            source,
+        })?;
+    ctx.acted_on_request(
+        &pr.uid().unwrap_or_default(),
+        pr.resource_version().as_deref(),
+        written.resource_version().as_deref(),
+    );
     Ok(())
 }
 
@@ -703,6 +865,7 @@ async fn execute(
     ctx: &Context,
     primary: Option<&WorkloadCluster>,
     dr: Option<&WorkloadCluster>,
+    vm_version: Option<&str>,
     writes: &[Write],
 ) -> Result<(), Error> {
     let ns = pr.namespace().unwrap_or_default();
@@ -726,7 +889,7 @@ async fn execute(
                     continue;
                 };
                 let vns = volume.namespace().unwrap_or_default();
-                if *side == Side::Dr {
+                if *side == Side::Dr && !c.has_namespace(&vns) {
                     // The DR cluster may not have the VM's namespace yet.
                     let namespaces: Api<Namespace> = Api::all(c.client.clone());
                     let mut object = Namespace::default();
@@ -735,12 +898,19 @@ async fn execute(
                         .create(&PostParams::default(), &object)
                         .await
                         .map(|_| ());
-                    if let Err(error) = tolerate(r, &[409, 403]) {
-                        debug!(cluster = %c.name, namespace = %vns, %error, "cannot ensure namespace");
+                    match tolerate(r, &[409]) {
+                        Ok(()) => c.namespace_exists(&vns, true),
+                        Err(error) => {
+                            debug!(cluster = %c.name, namespace = %vns, %error, "cannot ensure namespace");
+                        }
                     }
                 }
                 let api: Api<DRBDVolume> = Api::namespaced(c.client.clone(), &vns);
                 let r = api.create(&PostParams::default(), volume).await.map(|_| ());
+                if matches!(&r, Err(kube::Error::Api(e)) if e.code == 404) {
+                    // The namespace went meanwhile: ensure it again next time.
+                    c.namespace_exists(&vns, false);
+                }
                 (
                     format!("create DRBDVolume {vns}/{}", volume.name_any()),
                     c.name.clone(),
@@ -793,7 +963,13 @@ async fn execute(
                         &Patch::<()>::Json(patch.clone()),
                     )
                     .await
-                    .map(|_| ());
+                    .map(|vm| {
+                        ctx.acted_on_vm(
+                            &pr.uid().unwrap_or_default(),
+                            vm_version,
+                            vm.metadata.resource_version.as_deref(),
+                        );
+                    });
                 (
                     format!(
                         "patch VirtualMachine {}/{} ({step:?})",

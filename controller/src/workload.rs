@@ -93,6 +93,9 @@ pub struct WorkloadCluster {
     /// Watches whose first list has not completed: their caches are partial, so nothing may
     /// be concluded from what they lack (a VM "not found" in a half-filled cache).
     unlisted: Arc<Mutex<BTreeSet<&'static str>>>,
+    /// Namespaces known to exist (created by us or found existing), so a side copy's namespace
+    /// is ensured once per cluster, not once per side copy.
+    namespaces: Mutex<HashSet<String>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -127,13 +130,74 @@ fn wake_of<K: Resource>(cluster: &str, kind: WakeKind, obj: &K) -> Wake {
     }
 }
 
+/// What the decision reads of an object, so a change to anything else (a guest's write
+/// counted in an annotation, another tool's label, a status heartbeat) wakes no request.
+/// Kinds whose facts carry the whole object compare the resourceVersion: every change counts.
+fn every_change<K: Resource>(o: &K) -> Option<String> {
+    o.meta().resource_version.clone()
+}
+
+/// A PVC counts for its [`PvcFacts`], the only thing the decision reads of it.
+fn pvc_facts(p: &PersistentVolumeClaim) -> PvcFacts {
+    PvcFacts::from_pvc(p)
+}
+
+/// Whether a Node carries the `siterecovery.trilio.io/not-ready:NoSchedule` taint, the only
+/// thing the decision reads of it.
+fn not_ready(n: &Node) -> bool {
+    n.spec
+        .as_ref()
+        .and_then(|s| s.taints.as_ref())
+        .is_some_and(|t| {
+            t.iter()
+                .any(|t| t.key == TAINT_NOT_READY && t.effect == TAINT_NOT_READY_EFFECT)
+        })
+}
+
+/// Remembers what each object of one watch showed when it last woke a request.
+struct WakeFilter<K: Resource<DynamicType = ()>, R> {
+    relevant: fn(&K) -> R,
+    seen: HashMap<ObjectRef<K>, R>,
+}
+
+impl<K: Resource<DynamicType = ()>, R: PartialEq> WakeFilter<K, R> {
+    fn new(relevant: fn(&K) -> R) -> Self {
+        Self {
+            relevant,
+            seen: HashMap::new(),
+        }
+    }
+
+    /// An object was created or changed: whether the change is one the decision reads.
+    fn applied(&mut self, o: &K) -> bool {
+        let now = (self.relevant)(o);
+        let key = ObjectRef::from_obj(o);
+        if self.seen.get(&key) == Some(&now) {
+            return false;
+        }
+        self.seen.insert(key, now);
+        true
+    }
+
+    fn deleted(&mut self, o: &K) {
+        self.seen.remove(&ObjectRef::from_obj(o));
+    }
+
+    fn clear(&mut self) {
+        self.seen.clear();
+    }
+}
+
+/// Watch one kind into a cache and send a [`Wake`] when an object appears, goes, or changes in
+/// what `relevant` extracts of it.
 #[allow(clippy::too_many_arguments)]
-fn spawn_watch<K>(
+fn spawn_watch<K, R>(
     api: Api<K>,
     config: watcher::Config,
     cluster: &str,
     kind: WakeKind,
     label: &'static str,
+    relevant: fn(&K) -> R,
     wake: UnboundedSender<Wake>,
     health: Arc<Mutex<BTreeMap<&'static str, String>>>,
     unlisted: Arc<Mutex<BTreeSet<&'static str>>>,
@@ -142,20 +206,34 @@ fn spawn_watch<K>(
 ) -> Store<K>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    R: PartialEq + Send + 'static,
 {
     let (reader, writer) = reflector::store();
+    let mut filter = WakeFilter::new(relevant);
     let cluster = cluster.to_owned();
     if let Ok(mut u) = unlisted.lock() {
         u.insert(label);
     }
-    let stream = watcher(api, config).default_backoff().reflect(writer);
+    // managedFields are never read and are most of a small object's size: not cached.
+    let stream = watcher(api, config)
+        .default_backoff()
+        .modify(|o: &mut K| o.meta_mut().managed_fields = None)
+        .reflect(writer);
     tasks.push(tokio::spawn(stream.for_each(move |event| {
         match event {
-            Ok(watcher::Event::Apply(o) | watcher::Event::Delete(o)) => {
+            Ok(watcher::Event::Apply(o)) => {
                 clear(&health, label);
+                if filter.applied(&o) {
+                    let _ = wake.unbounded_send(wake_of(&cluster, kind, &o));
+                }
+            }
+            Ok(watcher::Event::Delete(o)) => {
+                clear(&health, label);
+                filter.deleted(&o);
                 let _ = wake.unbounded_send(wake_of(&cluster, kind, &o));
             }
             Ok(watcher::Event::InitApply(o)) => {
+                filter.applied(&o);
                 let _ = wake.unbounded_send(wake_of(&cluster, kind, &o));
             }
             Ok(watcher::Event::InitDone) => {
@@ -164,7 +242,8 @@ where
                     u.remove(label);
                 }
             }
-            Ok(watcher::Event::Init) => {}
+            // A re-list: objects deleted meanwhile send no Delete, so start afresh.
+            Ok(watcher::Event::Init) => filter.clear(),
             Err(error) => {
                 warn!(%cluster, watch = label, %error, "watch failed; retrying with backoff");
                 let first = health
@@ -253,6 +332,7 @@ impl WorkloadCluster {
             name,
             WakeKind::VirtualMachine,
             "virtualmachines",
+            every_change,
             wake.clone(),
             health.clone(),
             unlisted.clone(),
@@ -265,6 +345,7 @@ impl WorkloadCluster {
             name,
             WakeKind::VirtualMachineInstance,
             "virtualmachineinstances",
+            every_change,
             wake.clone(),
             health.clone(),
             unlisted.clone(),
@@ -277,6 +358,7 @@ impl WorkloadCluster {
             name,
             WakeKind::Pvc,
             "persistentvolumeclaims",
+            pvc_facts,
             wake.clone(),
             health.clone(),
             unlisted.clone(),
@@ -289,6 +371,7 @@ impl WorkloadCluster {
             name,
             WakeKind::Node,
             "nodes",
+            not_ready,
             wake.clone(),
             health.clone(),
             unlisted.clone(),
@@ -301,6 +384,7 @@ impl WorkloadCluster {
             name,
             WakeKind::DrbdVolume,
             "drbdvolumes",
+            every_change,
             wake,
             health.clone(),
             unlisted.clone(),
@@ -318,6 +402,7 @@ impl WorkloadCluster {
             volumes,
             health,
             unlisted,
+            namespaces: Mutex::new(HashSet::new()),
             tasks,
         }
     }
@@ -348,6 +433,22 @@ impl WorkloadCluster {
         {
             info!(cluster = %self.name, "API answers again after watch failures");
             h.clear();
+        }
+    }
+
+    /// Whether `namespace` is known to exist on this cluster.
+    pub fn has_namespace(&self, namespace: &str) -> bool {
+        self.namespaces.lock().is_ok_and(|n| n.contains(namespace))
+    }
+
+    /// Remember whether `namespace` exists on this cluster.
+    pub fn namespace_exists(&self, namespace: &str, exists: bool) {
+        if let Ok(mut n) = self.namespaces.lock() {
+            if exists {
+                n.insert(namespace.to_owned());
+            } else {
+                n.remove(namespace);
+            }
         }
     }
 
@@ -385,49 +486,58 @@ impl WorkloadCluster {
             .collect()
     }
 
-    /// What this cluster shows as the primary of `vm_namespace/vm_name`.
-    pub fn primary_facts(
+    /// What this cluster shows as the primary of `vm_namespace/vm_name`. `recorded` are the
+    /// PVCs the request's status names.
+    ///
+    /// Of the namespace's PVCs, only those the decision can ask about are looked up: the VM's
+    /// claims, the frontend PVCs its side copies report, and the recorded ones, so a reconcile
+    /// costs the same in a namespace of ten VMs as in one of a thousand.
+    pub fn primary_facts<'a>(
         &self,
         vm_namespace: &str,
         vm_name: &str,
         source_cluster: &str,
+        recorded: impl IntoIterator<Item = &'a str>,
     ) -> Reach<PrimaryFacts> {
         if let Some(reason) = self.unreachable_reason() {
             return Reach::Unreachable { reason };
         }
-        let pvcs = self
-            .pvcs
-            .state()
-            .iter()
-            .filter(|p| p.namespace().as_deref() == Some(vm_namespace))
-            .map(|p| (p.name_any(), PvcFacts::from_pvc(p)))
+        let vm = self
+            .vms
+            .get(&ObjectRef::new(vm_name).within(vm_namespace))
+            .map(|v| (*v).clone());
+        let side_copies = self.side_copies(vm_namespace, vm_name, source_cluster);
+        let mut names: BTreeSet<&str> = recorded.into_iter().collect();
+        if let Some(vm) = &vm {
+            names.extend(vm.claims().map(|(_, claim)| claim.pvc_name()));
+        }
+        names.extend(
+            side_copies
+                .values()
+                .filter_map(|v| v.status.as_ref()?.frontend_pvc.as_deref()),
+        );
+        let pvcs = names
+            .into_iter()
+            .filter_map(|name| {
+                let pvc = self.pvcs.get(&ObjectRef::new(name).within(vm_namespace))?;
+                Some((name.to_owned(), PvcFacts::from_pvc(&pvc)))
+            })
             .collect();
         let not_ready_nodes: BTreeSet<String> = self
             .nodes
             .state()
             .iter()
-            .filter(|n| {
-                n.spec
-                    .as_ref()
-                    .and_then(|s| s.taints.as_ref())
-                    .is_some_and(|t| {
-                        t.iter()
-                            .any(|t| t.key == TAINT_NOT_READY && t.effect == TAINT_NOT_READY_EFFECT)
-                    })
-            })
+            .filter(|n| not_ready(n))
             .map(|n| n.name_any())
             .collect();
         Reach::Reachable(PrimaryFacts {
-            vm: self
-                .vms
-                .get(&ObjectRef::new(vm_name).within(vm_namespace))
-                .map(|v| (*v).clone()),
+            vm,
             vmi: self
                 .vmis
                 .get(&ObjectRef::new(vm_name).within(vm_namespace))
                 .map(|v| (*v).clone()),
             pvcs,
-            side_copies: self.side_copies(vm_namespace, vm_name, source_cluster),
+            side_copies,
             not_ready_nodes,
         })
     }
@@ -613,5 +723,97 @@ impl Clusters {
         if let Ok(mut tasks) = self.tasks.lock() {
             tasks.push(task);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::{NodeSpec, Taint};
+    use kube::api::ObjectMeta;
+    use protect_api::kubevirt::VirtualMachine;
+    use serde_json::json;
+
+    use super::*;
+
+    fn pvc(annotation: &str, phase: &str) -> PersistentVolumeClaim {
+        serde_json::from_value(json!({
+            "metadata": {"name": "web-server-data", "namespace": "production",
+                         "resourceVersion": annotation,
+                         "annotations": {"lab.siterecovery.trilio.io/data-counter": annotation}},
+            "spec": {"storageClassName": "ceph-rbd", "resources": {"requests": {"storage": "10Gi"}}},
+            "status": {"phase": phase},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_pvc_wakes_only_when_what_the_decision_reads_changes() {
+        let mut f = WakeFilter::new(pvc_facts);
+        assert!(f.applied(&pvc("1", "Pending")), "first sight wakes");
+        assert!(
+            !f.applied(&pvc("2", "Pending")),
+            "an annotation change does not"
+        );
+        assert!(f.applied(&pvc("3", "Bound")), "a phase change does");
+        assert!(!f.applied(&pvc("4", "Bound")));
+        f.deleted(&pvc("4", "Bound"));
+        assert!(
+            f.applied(&pvc("5", "Bound")),
+            "recreated after a delete wakes"
+        );
+        f.clear();
+        assert!(
+            f.applied(&pvc("5", "Bound")),
+            "after a re-list everything wakes once"
+        );
+    }
+
+    #[test]
+    fn a_node_wakes_only_when_its_not_ready_taint_comes_or_goes() {
+        let node = |label: &str, tainted: bool| Node {
+            metadata: ObjectMeta {
+                name: Some("worker-1".into()),
+                labels: Some([("x".to_owned(), label.to_owned())].into()),
+                ..Default::default()
+            },
+            spec: Some(NodeSpec {
+                taints: tainted.then(|| {
+                    vec![Taint {
+                        key: TAINT_NOT_READY.into(),
+                        effect: TAINT_NOT_READY_EFFECT.into(),
+                        ..Default::default()
+                    }]
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut f = WakeFilter::new(not_ready);
+        assert!(f.applied(&node("a", false)));
+        assert!(
+            !f.applied(&node("b", false)),
+            "a label change does not wake"
+        );
+        assert!(f.applied(&node("b", true)), "the taint does");
+        assert!(f.applied(&node("b", false)), "and its removal");
+    }
+
+    #[test]
+    fn a_vm_wakes_on_every_change() {
+        let vm = |rv: &str| -> VirtualMachine {
+            serde_json::from_value(json!({
+                "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+                "metadata": {"name": "web-server", "namespace": "production", "resourceVersion": rv},
+                "spec": {"template": {"spec": {}}},
+            }))
+            .unwrap()
+        };
+        let mut f = WakeFilter::new(every_change::<VirtualMachine>);
+        assert!(f.applied(&vm("1")));
+        assert!(
+            !f.applied(&vm("1")),
+            "the same version again (a re-sent event) does not"
+        );
+        assert!(f.applied(&vm("2")));
     }
 }

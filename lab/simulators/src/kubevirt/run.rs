@@ -1,7 +1,7 @@
 //! The KubeVirt simulator's I/O: caches of VMs, VMIs, PVCs and Nodes, one [`plan`] per VM per
 //! tick, and the writes it asks for.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim};
@@ -65,46 +65,62 @@ impl KubeVirt {
         let nodes: Vec<Node> = self.nodes.state().iter().map(|n| (**n).clone()).collect();
         let mut vms = self.vms.state();
         vms.sort_by_key(|vm| (vm.metadata.namespace.clone(), vm.metadata.name.clone()));
+        // One look at the PVCs per pass, not one per VM: a pass stays linear in the fleet.
+        let pvcs = self.pvc_facts();
+        let empty = BTreeMap::new();
         for vm in &vms {
-            if let Err(error) = self.reconcile_vm(vm, &nodes, now).await {
+            let namespace = vm.metadata.namespace.as_deref().unwrap_or_default();
+            let in_namespace = pvcs.get(namespace).unwrap_or(&empty);
+            if let Err(error) = self.reconcile_vm(vm, in_namespace, &nodes, now).await {
                 warn!(%error, "KubeVirt simulator write failed");
             }
         }
+        let names: HashSet<(Option<&str>, Option<&str>)> = vms
+            .iter()
+            .map(|vm| {
+                (
+                    vm.metadata.namespace.as_deref(),
+                    vm.metadata.name.as_deref(),
+                )
+            })
+            .collect();
         for vmi in self.vmis.state() {
-            let orphan = !vms.iter().any(|vm| {
-                vm.metadata.namespace == vmi.metadata.namespace
-                    && vm.metadata.name == vmi.metadata.name
-            });
+            let orphan = !names.contains(&(
+                vmi.metadata.namespace.as_deref(),
+                vmi.metadata.name.as_deref(),
+            ));
             if orphan && let Err(error) = self.reap_orphan(&vmi).await {
                 warn!(%error, "KubeVirt simulator write failed");
             }
         }
     }
 
-    fn pvc_facts(&self, namespace: &str) -> BTreeMap<String, PvcFacts> {
-        self.pvcs
-            .state()
-            .iter()
-            .filter(|p| p.metadata.namespace.as_deref() == Some(namespace))
-            .map(|p| {
-                let phase = p
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.phase.clone())
-                    .unwrap_or_else(|| "Pending".into());
-                let facts = if phase == "Bound" {
-                    PvcFacts::Bound
-                } else {
-                    PvcFacts::Unbound(phase)
-                };
-                (p.metadata.name.clone().unwrap_or_default(), facts)
-            })
-            .collect()
+    /// What the PVCs show, by namespace and name.
+    fn pvc_facts(&self) -> HashMap<String, BTreeMap<String, PvcFacts>> {
+        let mut by_namespace: HashMap<String, BTreeMap<String, PvcFacts>> = HashMap::new();
+        for p in self.pvcs.state() {
+            let phase = p
+                .status
+                .as_ref()
+                .and_then(|s| s.phase.clone())
+                .unwrap_or_else(|| "Pending".into());
+            let facts = if phase == "Bound" {
+                PvcFacts::Bound
+            } else {
+                PvcFacts::Unbound(phase)
+            };
+            by_namespace
+                .entry(p.metadata.namespace.clone().unwrap_or_default())
+                .or_default()
+                .insert(p.metadata.name.clone().unwrap_or_default(), facts);
+        }
+        by_namespace
     }
 
     async fn reconcile_vm(
         &mut self,
         vm: &DynamicObject,
+        pvcs: &BTreeMap<String, PvcFacts>,
         nodes: &[Node],
         now: Timestamp,
     ) -> Result<(), Error> {
@@ -113,11 +129,10 @@ impl KubeVirt {
         let vmi = self
             .vmis
             .get(&ObjectRef::new_with(&name, virtual_machine_instance()).within(&namespace));
-        let pvcs = self.pvc_facts(&namespace);
         let plan = plan(Observed {
             vm,
             vmi: vmi.as_deref(),
-            pvcs: &pvcs,
+            pvcs,
             nodes,
             now,
         });
