@@ -23,7 +23,7 @@
 //! - `CONTROLLER_BENCH_STEADY_SECS=60` — the steady-state window (default 60);
 //! - `CONTROLLER_BENCH_SETTLE_SECS=10` — between all Protected and that window (default 10);
 //! - `CONTROLLER_BENCH_TICK_MS=500` — interval between simulator passes (default 500, as
-//!   `protect-demo up`); simulated time runs at real speed;
+//!   `protect-lab up`); simulated time runs at real speed;
 //! - `CONTROLLER_BENCH_TIMEOUT_SECS=1800` — give up on a size after this long (default 1800);
 //! - `CONTROLLER_BENCH_KEEP=1` — keep the controller's log and kubeconfig (the path is printed);
 //! - `CONTROLLER_BENCH_RUST_LOG` — the controller's `RUST_LOG` (default `info,kube=warn`).
@@ -45,11 +45,11 @@ use kube::api::{Api, ListParams, PostParams};
 use kube::{Client, ResourceExt};
 use protect_api::kubevirt::VirtualMachineInstance;
 use protect_api::{Phase, ProtectionRequest};
-use protect_lab::world::{
+use protect_lab_apiserver::world::{
     self, Clock, DR, DR_KUBECONFIG_SECRET, PRIMARY, PRIMARY_KUBECONFIG_SECRET,
     PROTECTION_NAMESPACE, QUORUM, World, WorldOptions,
 };
-use protect_lab::{RequestRecord, UserInfo};
+use protect_lab_apiserver::{RequestRecord, UserInfo};
 use protect_lab_simulators::Bandwidth;
 use protect_lab_simulators::seed::{self, ClusterSeed};
 use serde_json::json;

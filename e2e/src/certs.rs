@@ -30,7 +30,7 @@ pub fn write(dir: &Path) -> anyhow::Result<WebhookCertificates> {
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params
         .distinguished_name
-        .push(DnType::CommonName, "protect-demo webhook CA");
+        .push(DnType::CommonName, "protect-lab webhook CA");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,

@@ -1,10 +1,10 @@
-//! The commands `protect-demo up` prints: every command of the guide's Usage and Examples
+//! The commands `protect-lab up` prints: every command of the guide's Usage and Examples
 //! sections, with `--kubeconfig DIR/kubeconfig --context quorum` (or `cluster1`) in place of
 //! `$KUBECONFIG_QUORUM` / `$KUBECONFIG_CLUSTER1`, and the plugin's one-command protect.
 
 use std::path::Path;
 
-use protect_lab::world::{PRIMARY, PROTECTION_NAMESPACE, QUORUM};
+use protect_lab_apiserver::world::{PRIMARY, PROTECTION_NAMESPACE, QUORUM};
 
 /// The guide's Example 1 manifest (`protect-web-server.yaml`), exactly as the guide prints it.
 pub const EXAMPLE_1: &str = include_str!("../../api/tests/fixtures/protect-web-server.yaml");

@@ -1,4 +1,4 @@
-//! `protect-demo demo`: the guide's Example 1 end to end in one process, then the
+//! `protect-lab demo`: the guide's Example 1 end to end in one process, then the
 //! uncovered-class VM denied at admission, then unprotect. Each step checks what it shows; the
 //! first that does not hold ends the demo with a line naming it.
 
@@ -16,7 +16,7 @@ use kube::{Client, ResourceExt};
 use protect_api::kubevirt::{VirtualMachine, VirtualMachineInstance};
 use protect_api::well_known::LABEL_PROTECTED_VM;
 use protect_api::{DRBDVolume, Phase, ProtectionRequest};
-use protect_lab::world::{DR, PRIMARY, PROTECTION_NAMESPACE, QUORUM};
+use protect_lab_apiserver::world::{DR, PRIMARY, PROTECTION_NAMESPACE, QUORUM};
 use protect_lab_simulators::Bandwidth;
 use serde_json::json;
 
@@ -49,7 +49,7 @@ const K: &str = "kubectl --kubeconfig $KUBECONFIG_QUORUM";
 /// The longest a single wait inside a step may take (the overall timeout still applies).
 const WAIT: Duration = Duration::from_secs(60);
 
-/// Arguments of `protect-demo demo`.
+/// Arguments of `protect-lab demo`.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
     /// DRBD resync bandwidth per volume, bytes per second as a Kubernetes quantity, or
@@ -101,7 +101,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let progress = Progress::default();
     let setup = progress.enter(0);
     println!(
-        "protect-demo: the guide's three clusters, protect-webhook and protect-controller in one process"
+        "protect-lab: the guide's three clusters, protect-webhook and protect-controller in one process"
     );
     let stack = match tokio::time::timeout(
         budget,
@@ -132,7 +132,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .await
         .is_err()
     {
-        eprintln!("protect-demo: shutdown did not finish within 20 s");
+        eprintln!("protect-lab: shutdown did not finish within 20 s");
     }
     match outcome {
         Ok(Ok(())) => {

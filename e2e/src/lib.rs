@@ -1,11 +1,12 @@
-//! protect-e2e: the lab and the product together (DESIGN 2: the lab never imports product
-//! crates; this crate is where they meet, and it is never published).
+//! The `protect-lab` package (`e2e/`, binary `protect-lab`): the lab and the product together.
+//! The emulator (`protect-lab-apiserver`) and the simulators never import product crates
+//! (DESIGN 2); this crate is where they meet, and it is never published.
 //!
 //! - [`stack`]: the lab's world on a real-time clock with the real `protect-webhook`
 //!   (registered in `quorum` over HTTPS with a generated CA) and the real
 //!   `protect-controller`, all in one process.
-//! - [`up`]: `protect-demo up` serves the stack until interrupted and prints what to try.
-//! - [`demo`]: `protect-demo demo` runs the guide's Example 1, an admission denial and
+//! - [`up`]: `protect-lab up` serves the stack until interrupted and prints what to try.
+//! - [`demo`]: `protect-lab demo` runs the guide's Example 1, an admission denial and
 //!   unprotect, and says which step failed if one did.
 
 pub mod age;

@@ -1,4 +1,4 @@
-//! `protect-demo`: the lab and the product together. `up` serves the guide's three clusters
+//! `protect-lab`: the lab and the product together. `up` serves the guide's three clusters
 //! with the real protect-webhook and protect-controller until Ctrl-C; `demo` runs the guide's
 //! Example 1, an admission denial and unprotect, and exits 0 only if all three happened.
 
@@ -9,7 +9,7 @@ use protect_e2e::{demo, init_logging, up};
 
 /// kubectl-protect's lab with the product running in it.
 #[derive(Debug, Parser)]
-#[command(name = "protect-demo", version)]
+#[command(name = "protect-lab", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -36,8 +36,8 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             println!();
-            println!("protect-demo: FAILED: {error:#}");
-            eprintln!("protect-demo: FAILED: {error:#}");
+            println!("protect-lab: FAILED: {error:#}");
+            eprintln!("protect-lab: FAILED: {error:#}");
             ExitCode::FAILURE
         }
     }

@@ -14,7 +14,7 @@ use k8s_openapi::api::admissionregistration::v1::{
 };
 use kube::Client;
 use kube::api::{Api, PostParams};
-use protect_lab::world::{Clock, DR, PRIMARY, QUORUM, World, WorldOptions};
+use protect_lab_apiserver::world::{Clock, DR, PRIMARY, QUORUM, World, WorldOptions};
 use protect_lab_simulators::Bandwidth;
 use protect_lab_simulators::objects::quantity_bytes;
 use serde_json::{Value, json};
@@ -176,12 +176,12 @@ impl Stack {
             .context("registering protect-webhook in quorum")?;
 
         // The controller, as a single replica (no leader election), on the world's clock.
-        let controller_client = protect_lab::world::client_for(&kubeconfig_text, QUORUM)
+        let controller_client = protect_lab_apiserver::world::client_for(&kubeconfig_text, QUORUM)
             .await
             .context("a client for the controller from the written kubeconfig")?;
         let clock = stack.world.clock().clone();
         let config = protect_controller::Config {
-            instance: Some("protect-demo".to_owned()),
+            instance: Some("protect-lab".to_owned()),
             clock: protect_controller::Clock::from_fn({
                 let clock = clock.clone();
                 move || clock.now()

@@ -1,4 +1,4 @@
-//! `protect-demo up`: the whole system on loopback until Ctrl-C (or SIGTERM).
+//! `protect-lab up`: the whole system on loopback until Ctrl-C (or SIGTERM).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,7 +13,7 @@ use crate::stack::{self, Stack, StackOptions};
 /// enough to watch Syncing (DRBD's own default, `c-max-rate`, is 100Mi per second).
 pub const DEFAULT_SYNC_BANDWIDTH: &str = "3.5Gi";
 
-/// Arguments of `protect-demo up`.
+/// Arguments of `protect-lab up`.
 #[derive(Debug, clap::Args)]
 pub struct UpArgs {
     /// Directory for the state; the kubeconfig is written to DIR/kubeconfig, the webhook's CA
@@ -47,7 +47,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", manifest.display()))?;
 
     println!(
-        "protect-demo is serving the guide's world with protect-webhook and protect-controller"
+        "protect-lab is serving the guide's world with protect-webhook and protect-controller"
     );
     for line in stack::describe(&stack, args.sync_bandwidth) {
         println!("{line}");

@@ -1,4 +1,4 @@
-//! `protect-demo demo` as a user runs it: exit 0, the guide's seven phases in order, the
+//! `protect-lab demo` as a user runs it: exit 0, the guide's seven phases in order, the
 //! admission denial as kubectl prints it, and the unprotect confirmation.
 
 use std::process::Command;
@@ -15,16 +15,16 @@ const PHASES: [&str; 7] = [
 
 #[test]
 fn demo_protects_web_server_through_the_guides_phases_denies_analytics_and_unprotects() {
-    let out = Command::new(env!("CARGO_BIN_EXE_protect-demo"))
+    let out = Command::new(env!("CARGO_BIN_EXE_protect-lab"))
         .args(["demo", "--timeout", "90"])
         .env_remove("RUST_LOG")
         .output()
-        .expect("protect-demo runs");
+        .expect("protect-lab runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "protect-demo demo exited {:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        "protect-lab demo exited {:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
         out.status
     );
 

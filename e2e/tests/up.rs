@@ -1,4 +1,4 @@
-//! `protect-demo up` as a user runs it: it starts, writes DIR/kubeconfig, serves (the real
+//! `protect-lab up` as a user runs it: it starts, writes DIR/kubeconfig, serves (the real
 //! kubectl sees the policy on quorum and the VM on cluster1; the webhook denies the uncovered
 //! VM; the controller protects web-server), prints the plugin command, and stops cleanly on
 //! SIGINT. Needs /usr/bin/kubectl; fails, never skips, without it.
@@ -27,7 +27,7 @@ impl Drop for Up {
 
 impl Up {
     fn start(dir: &Path) -> Up {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_protect-demo"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_protect-lab"))
             .arg("up")
             .arg("--dir")
             .arg(dir)
@@ -36,7 +36,7 @@ impl Up {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("protect-demo up starts");
+            .expect("protect-lab up starts");
         let stdout = child.stdout.take().expect("stdout is piped");
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
@@ -72,11 +72,11 @@ impl Up {
                     return;
                 }
                 Ok(None) | Err(mpsc::RecvTimeoutError::Disconnected) => panic!(
-                    "protect-demo up closed its output before {wanted:?}:\n{}",
+                    "protect-lab up closed its output before {wanted:?}:\n{}",
                     self.seen.join("\n")
                 ),
                 Err(mpsc::RecvTimeoutError::Timeout) => panic!(
-                    "no {wanted:?} from protect-demo up within {limit:?}:\n{}",
+                    "no {wanted:?} from protect-lab up within {limit:?}:\n{}",
                     self.seen.join("\n")
                 ),
             }

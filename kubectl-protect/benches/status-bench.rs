@@ -36,9 +36,9 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use protect_api::{ProtectionRequest, ProtectionRequestSpec};
-use protect_lab::Lab;
-use protect_lab::kubectl::KUBECTL;
-use protect_lab::world::{client_for, install_crds, product_crds};
+use protect_lab_apiserver::Lab;
+use protect_lab_apiserver::kubectl::KUBECTL;
+use protect_lab_apiserver::world::{client_for, install_crds, product_crds};
 use serde_json::{Value, json};
 
 const NAMESPACE: &str = "dr-deployment";

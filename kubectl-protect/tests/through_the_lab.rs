@@ -1,6 +1,6 @@
 //! kubectl-protect end to end: the real kubectl (/usr/bin/kubectl — these tests fail when it is
 //! missing, never skip) dispatching `kubectl protect …` to the built plugin, against the lab's
-//! three clusters with the seeded world (protect_lab::world) and, where admission matters, the
+//! three clusters with the seeded world (protect_lab_apiserver::world) and, where admission matters, the
 //! real protect-webhook registered as mutating and validating webhooks.
 //!
 //! The controller is not part of these tests: where phases must advance, the test acts as the
@@ -16,9 +16,9 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use base64::Engine as _;
-use protect_lab::Lab;
-use protect_lab::kubectl::{KUBECTL, Kubectl};
-use protect_lab::world::{World, WorldOptions};
+use protect_lab_apiserver::Lab;
+use protect_lab_apiserver::kubectl::{KUBECTL, Kubectl};
+use protect_lab_apiserver::world::{World, WorldOptions};
 use protect_webhook::server::{Config, Server};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};

@@ -3,7 +3,7 @@
 //! once. Bounded request counts; it stops by itself.
 //!
 //! ```text
-//! cargo bench -p protect-lab --bench lab-bench
+//! cargo bench -p protect-lab-apiserver --bench lab-bench
 //! ```
 //!
 //! Per cluster: create (ConfigMaps and a custom resource), GET, LIST of 100 and of 1,000
@@ -25,7 +25,7 @@ use kube::api::{
     WatchEvent, WatchParams,
 };
 use kube::{Api, Client};
-use protect_lab::Lab;
+use protect_lab_apiserver::Lab;
 use serde_json::json;
 use tokio::sync::{Barrier, mpsc};
 
@@ -357,7 +357,7 @@ fn summary(mut samples: Vec<Duration>) -> String {
 async fn main() -> Result<()> {
     // `cargo test --benches` runs this without `--bench`: do nothing then.
     if !std::env::args().any(|a| a == "--bench") {
-        println!("lab-bench: run with `cargo bench -p protect-lab --bench lab-bench`");
+        println!("lab-bench: run with `cargo bench -p protect-lab-apiserver --bench lab-bench`");
         return Ok(());
     }
     let started = Instant::now();

@@ -4,8 +4,8 @@
 //! in `protect-lab-apimachinery`; this crate owns serving, storage, watches and the write path.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), protect_lab::LabError> {
-//! let lab = protect_lab::Lab::start(&["quorum", "cluster1", "cluster2"]).await?;
+//! # async fn demo() -> Result<(), protect_lab_apiserver::LabError> {
+//! let lab = protect_lab_apiserver::Lab::start(&["quorum", "cluster1", "cluster2"]).await?;
 //! lab.write_kubeconfig(std::path::Path::new("lab-state/kubeconfig"))?;
 //! # Ok(()) }
 //! ```

@@ -1,4 +1,5 @@
-//! `protect-lab`: serves the emulated clusters of the lab.
+//! `protect-lab-apiserver`: serves the emulated clusters of the lab with the simulators only
+//! (`protect-lab`, in `e2e/`, serves them with the product).
 
 mod cli;
 

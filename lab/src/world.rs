@@ -1,6 +1,6 @@
 //! The product's world on a running lab: the three clusters with our CRDs, the guide's objects
 //! (DESIGN 7, issue 8, issue 7) and the KubeVirt / DRBD Operator / provisioner simulators on the
-//! two workload clusters. `protect-lab up` serves it on a real-time clock; tests start it on a
+//! two workload clusters. `protect-lab-apiserver up` and `protect-lab up` serves it on a real-time clock; tests start it on a
 //! manual clock and tick it themselves.
 //!
 //! - all three clusters: the ProtectionRequest, DRBDReplicationPolicy and DRBDVolume CRDs
@@ -105,7 +105,7 @@ pub enum WorldError {
 pub enum Clock {
     /// Only when the caller ticks [`World::clock`] (tests).
     Manual,
-    /// From real time: every `period`, simulated time advances by `period` (`protect-lab up`).
+    /// From real time: every `period`, simulated time advances by `period` (`protect-lab-apiserver up` and `protect-lab up`).
     Realtime {
         /// Interval between ticks.
         period: Duration,

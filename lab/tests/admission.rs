@@ -16,7 +16,7 @@ use base64::Engine as _;
 use common::Kubectl;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
-use protect_lab::Lab;
+use protect_lab_apiserver::Lab;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 

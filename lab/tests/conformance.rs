@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Exchange, corpus_crd, normalize, parse_http, replay, send};
-use protect_lab::Lab;
+use protect_lab_apiserver::Lab;
 
 /// Headers whose values must match the corpus exactly.
 const COMPARED_HEADERS: &[&str] = &["Content-Type", "Cache-Control", "Vary"];

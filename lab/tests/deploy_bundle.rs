@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
 use common::Kubectl;
-use protect_lab::Lab;
+use protect_lab_apiserver::Lab;
 use serde_json::Value;
 
 const NAMESPACE: &str = "dr-deployment";

@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
-use protect_lab::{Lab, Rule};
+use protect_lab_apiserver::{Lab, Rule};
 use serde_json::json;
 use tokio::sync::mpsc;
 

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
-use protect_lab::{ClusterConfig, Lab};
+use protect_lab_apiserver::{ClusterConfig, Lab};
 use serde_json::json;
 
 fn configmap(name: &str) -> ConfigMap {

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use common::Kubectl;
-use protect_lab::Lab;
+use protect_lab_apiserver::Lab;
 
 async fn lab() -> (Lab, Kubectl) {
     let lab = Lab::start(&["quorum", "cluster1", "cluster2"])

@@ -8,7 +8,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::Kubectl;
-use protect_lab::Lab;
+use protect_lab_apiserver::Lab;
 
 fn repo_file(path: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -1,5 +1,5 @@
 //! End-to-end tests of the KubeVirt, DRBD Operator and storage-provisioner simulators against
-//! the lab, in the world `protect-lab up` serves (`protect_lab::world`), on a manual clock.
+//! the lab, in the world `protect-lab up` serves (`protect_lab_apiserver::world`), on a manual clock.
 //! Everything is observed through the API (a GET after each tick); no test sleeps: each waits
 //! with [`Env::tick_until`], whose tick budget is the failure bound.
 //!
@@ -20,7 +20,7 @@ use k8s_openapi::api::core::v1::{Event, Node, PersistentVolumeClaim};
 use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::ApiResource;
-use protect_lab::world::{DR, PRIMARY, World, WorldOptions};
+use protect_lab_apiserver::world::{DR, PRIMARY, World, WorldOptions};
 use protect_lab_simulators::objects::{drbd_volume, virtual_machine, virtual_machine_instance};
 use protect_lab_simulators::seed::vm_manifest;
 use protect_lab_simulators::{

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use http_body_util::BodyExt;
-use protect_lab::Lab;
+use protect_lab_apiserver::Lab;
 use serde_json::Value;
 use tower::ServiceExt;
 

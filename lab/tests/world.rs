@@ -1,4 +1,4 @@
-//! The world `protect-lab up` serves (`protect_lab::world`, issue 7's first bullet without the
+//! The world `protect-lab up` serves (`protect_lab_apiserver::world`, issue 7's first bullet without the
 //! controller and webhook): our CRDs on all three clusters, the guide's VM running on cluster1,
 //! the policy and the kubeconfig Secrets on quorum — seen by the real kubectl, and by a client
 //! built from the Secrets. kubectl is required (fails loudly when missing; never skipped).
@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::wait::await_condition;
-use protect_lab::world::{
+use protect_lab_apiserver::world::{
     self, Clock, DR, DR_KUBECONFIG_SECRET, PRIMARY, PRIMARY_KUBECONFIG_SECRET,
     PROTECTION_NAMESPACE, QUORUM, World, WorldOptions,
 };

@@ -51,7 +51,7 @@ use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use protect_api::ProtectionRequest;
-use protect_lab::world::{PRIMARY, PROTECTION_NAMESPACE, QUORUM, World, WorldOptions};
+use protect_lab_apiserver::world::{PRIMARY, PROTECTION_NAMESPACE, QUORUM, World, WorldOptions};
 use protect_webhook::Facts as _;
 use protect_webhook::cache::ClusterFacts;
 use protect_webhook::server::{Config, Server};

@@ -11,8 +11,8 @@ use std::process::Output;
 use std::time::Duration;
 
 use base64::Engine as _;
-use protect_lab::Lab;
-use protect_lab::kubectl::Kubectl;
+use protect_lab_apiserver::Lab;
+use protect_lab_apiserver::kubectl::Kubectl;
 use protect_webhook::server::{Config, Server};
 use serde_json::{Value, json};
 

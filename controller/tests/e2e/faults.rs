@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use protect_lab::world::{DR, PRIMARY, QUORUM};
+use protect_lab_apiserver::world::{DR, PRIMARY, QUORUM};
 
 use crate::harness::*;
 
@@ -31,7 +31,9 @@ async fn under_injected_faults_on_all_three_clusters_a_hundred_requests_all_reac
     for (i, f) in faults.iter().enumerate() {
         f.seed(i as u64 + 7)
             .error_rate(0.1, &[500, 409, 504])
-            .inject(protect_lab::Rule::latency(Duration::from_millis(50)).probability(0.05))
+            .inject(
+                protect_lab_apiserver::Rule::latency(Duration::from_millis(50)).probability(0.05),
+            )
             .drop_watches_after(Some(25));
     }
     env.start_controller();

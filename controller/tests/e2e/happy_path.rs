@@ -2,7 +2,7 @@
 
 use protect_api::Phase;
 use protect_api::well_known::{ANNOTATION_ORIGINAL_VOLUMES, LABEL_PROTECTED_VM};
-use protect_lab::world::QUORUM;
+use protect_lab_apiserver::world::QUORUM;
 
 use crate::harness::*;
 

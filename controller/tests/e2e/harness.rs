@@ -2,7 +2,7 @@
 //! clock, and the controller running in a task that a test can abort and start again.
 //!
 //! # Where the clusters come from
-//! - By default, an in-process lab ([`protect_lab::world::World`]): `quorum`, `cluster1`,
+//! - By default, an in-process lab ([`protect_lab_apiserver::world::World`]): `quorum`, `cluster1`,
 //!   `cluster2`, seeded with the guide's world (CRDs, VM `web-server` on two `ceph-rbd` PVCs,
 //!   VM `analytics` on `local-path`, namespace `dr-deployment` with policy `dr-policy` and the
 //!   Secrets `primary-kubeconfig` / `dr-kubeconfig`).
@@ -35,8 +35,8 @@ use protect_api::kubevirt::{VirtualMachine, VirtualMachineInstance};
 use protect_api::{DRBDVolume, ProtectionRequest};
 use protect_controller::metrics::Metrics;
 use protect_controller::{Clock, Config, Settings};
-use protect_lab::Lab;
-use protect_lab::world::{
+use protect_lab_apiserver::Lab;
+use protect_lab_apiserver::world::{
     self, DR, DR_KUBECONFIG_SECRET, PRIMARY, PRIMARY_KUBECONFIG_SECRET, PROTECTION_NAMESPACE,
     QUORUM, World, WorldOptions,
 };
@@ -119,7 +119,7 @@ pub struct Env {
     settings: Settings,
     controller: Option<JoinHandle<()>>,
     pub metrics: Arc<Metrics>,
-    kubectl: Option<protect_lab::kubectl::Kubectl>,
+    kubectl: Option<protect_lab_apiserver::kubectl::Kubectl>,
 }
 
 impl Env {
@@ -141,7 +141,8 @@ impl Env {
         .expect("the lab world starts");
         let client = |c: &str| world.client(c).expect("the world has a client per cluster");
         let (quorum, primary, dr) = (client(QUORUM), client(PRIMARY), client(DR));
-        let kubectl = protect_lab::kubectl::Kubectl::new(world.lab()).expect("kubectl is usable");
+        let kubectl =
+            protect_lab_apiserver::kubectl::Kubectl::new(world.lab()).expect("kubectl is usable");
         let controller_quorum = identify_controller(&world, &quorum).await;
         Env {
             clusters: Clusters::Lab(world),
@@ -396,7 +397,7 @@ impl Env {
         let output = match (&self.kubectl, &self.clusters) {
             (Some(k), _) => k.run(args).await.unwrap(),
             (None, Clusters::External { kubeconfig, .. }) => {
-                tokio::process::Command::new(protect_lab::kubectl::KUBECTL)
+                tokio::process::Command::new(protect_lab_apiserver::kubectl::KUBECTL)
                     .arg("--kubeconfig")
                     .arg(kubeconfig)
                     .args(args)
@@ -545,7 +546,7 @@ impl Env {
         let token = format!("e2e-{identity}-token");
         q.add_user(
             &token,
-            protect_lab::UserInfo {
+            protect_lab_apiserver::UserInfo {
                 username: identity.to_owned(),
                 uid: format!("e2e-{identity}"),
                 groups: vec!["system:authenticated".to_owned()],
@@ -757,7 +758,7 @@ async fn identify_controller(world: &World, quorum: &Client) -> Client {
     for c in lab.clusters() {
         c.add_user(
             CONTROLLER_TOKEN,
-            protect_lab::UserInfo {
+            protect_lab_apiserver::UserInfo {
                 username: CONTROLLER_USER.to_owned(),
                 uid: "e2e-controller".to_owned(),
                 groups: vec!["system:authenticated".to_owned()],

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use protect_lab::world::{DR, PRIMARY, QUORUM};
+use protect_lab_apiserver::world::{DR, PRIMARY, QUORUM};
 
 use crate::harness::*;
 

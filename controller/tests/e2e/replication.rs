@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use protect_lab::world::{DR, PRIMARY};
+use protect_lab_apiserver::world::{DR, PRIMARY};
 
 use crate::harness::*;
 

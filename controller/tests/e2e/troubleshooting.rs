@@ -1,7 +1,7 @@
 //! The guide's Troubleshooting section, case by case, with the words a user reads.
 
 use kube::api::{Api, DynamicObject, PostParams};
-use protect_lab::world::{PRIMARY, QUORUM};
+use protect_lab_apiserver::world::{PRIMARY, QUORUM};
 use protect_lab_simulators::objects::virtual_machine;
 use protect_lab_simulators::seed::vm_manifest;
 

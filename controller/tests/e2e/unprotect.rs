@@ -1,7 +1,7 @@
 //! Unprotect: deleting the request reverses everything (DESIGN §4).
 
 use protect_api::well_known::ANNOTATION_ORIGINAL_VOLUMES;
-use protect_lab::world::{DR, PRIMARY, QUORUM};
+use protect_lab_apiserver::world::{DR, PRIMARY, QUORUM};
 
 use crate::harness::*;
 

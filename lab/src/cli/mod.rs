@@ -5,7 +5,7 @@ pub mod up;
 /// Emulated Kubernetes clusters for kubectl-protect: `quorum`, `cluster1` (primary) and
 /// `cluster2` (DR), served over HTTPS on loopback.
 #[derive(Debug, clap::Parser)]
-#[command(name = "protect-lab", version)]
+#[command(name = "protect-lab-apiserver", version)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

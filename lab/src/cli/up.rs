@@ -1,10 +1,10 @@
-//! `protect-lab up`: the product's world (`protect_lab::world`) on a real-time clock.
+//! `protect-lab-apiserver up`: the product's world (`protect_lab_apiserver::world`) on a real-time clock.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use protect_lab::world::{
+use protect_lab_apiserver::world::{
     Clock, DR, POLICY_NAME, PRIMARY, PROTECTION_NAMESPACE, QUORUM, World, WorldOptions,
 };
 use protect_lab_simulators::Bandwidth;

@@ -322,7 +322,7 @@ pub const KUBECTL: &str = "/usr/bin/kubectl";
 
 impl Kubectl {
     /// Fails loudly when kubectl is missing: these tests are never skipped.
-    pub fn new(lab: &protect_lab::Lab) -> Self {
+    pub fn new(lab: &protect_lab_apiserver::Lab) -> Self {
         assert!(
             Path::new(KUBECTL).exists(),
             "{KUBECTL} is required by the lab's kubectl tests (see README: kubectl 1.32)"
@@ -369,7 +369,7 @@ impl Kubectl {
 }
 
 /// A kube-rs client for a lab context.
-pub async fn client(lab: &protect_lab::Lab, context: &str) -> kube::Client {
+pub async fn client(lab: &protect_lab_apiserver::Lab, context: &str) -> kube::Client {
     let kc = kube::config::Kubeconfig::from_yaml(&lab.kubeconfig()).expect("kubeconfig");
     let opts = kube::config::KubeConfigOptions {
         context: Some(context.to_string()),
