@@ -157,7 +157,10 @@ impl Env {
         }
     }
 
-    async fn external(path: &str, options: Options) -> Env {
+    /// Clusters given by the kubeconfig at `path` (contexts `quorum`, `cluster1`, `cluster2`),
+    /// as `PROTECT_E2E_KUBECONFIG` gives them: CRDs and seed installed through the API, the
+    /// simulators started as external clients.
+    pub async fn external(path: &str, options: Options) -> Env {
         let kubeconfig = std::fs::read_to_string(path)
             .unwrap_or_else(|e| panic!("{KUBECONFIG_ENV}={path} cannot be read: {e}"));
         let quorum = world::client_for(&kubeconfig, QUORUM).await.unwrap();

@@ -10,6 +10,7 @@ mod crash;
 mod faults;
 mod happy_path;
 mod harness;
+mod kubeconfig_mode;
 mod leader;
 mod replication;
 mod troubleshooting;
