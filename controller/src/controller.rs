@@ -563,13 +563,12 @@ async fn apply(pr: Arc<ProtectionRequest>, ctx: Arc<Context>) -> Result<Action, 
     {
         ports.insert(uid, (pr.namespace().unwrap_or_default(), port));
     }
-    let vm = vm_version(&facts).flatten();
     execute(
         &pr,
         &ctx,
         primary.as_deref(),
         dr.as_deref(),
-        vm.as_deref(),
+        &facts,
         &plan.writes,
     )
     .await?;
@@ -589,13 +588,12 @@ async fn cleanup(pr: Arc<ProtectionRequest>, ctx: Arc<Context>) -> Result<Action
         return Ok(Action::requeue(CATCH_UP));
     }
     let plan = decide_cleanup(&facts);
-    let vm = vm_version(&facts).flatten();
     execute(
         &pr,
         &ctx,
         primary.as_deref(),
         dr.as_deref(),
-        vm.as_deref(),
+        &facts,
         &plan.writes,
     )
     .await?;
@@ -865,9 +863,11 @@ async fn execute(
     ctx: &Context,
     primary: Option<&WorkloadCluster>,
     dr: Option<&WorkloadCluster>,
-    vm_version: Option<&str>,
+    facts: &Facts,
     writes: &[Write],
 ) -> Result<(), Error> {
+    // The VM version the plan was decided from, which a successful VM patch replaces.
+    let vm_version = vm_version(facts).flatten();
     let ns = pr.namespace().unwrap_or_default();
     let side_cluster = |side: Side| match side {
         Side::Primary => primary,
@@ -966,7 +966,7 @@ async fn execute(
                     .map(|vm| {
                         ctx.acted_on_vm(
                             &pr.uid().unwrap_or_default(),
-                            vm_version,
+                            vm_version.as_deref(),
                             vm.metadata.resource_version.as_deref(),
                         );
                     });

@@ -420,6 +420,42 @@ impl Env {
     }
 
     /// `kubectl apply -f` of a manifest, on the quorum cluster.
+    /// After unprotect: web-server is on its original PVCs again, running, without the
+    /// annotations that recorded them.
+    pub async fn web_server_is_back_on_its_original_pvcs(&self) {
+        assert_eq!(self.vm_claims(WEB_SERVER).await, [ROOT, DATA]);
+        self.tick_until(20, "VM running on its original PVCs", async || {
+            self.vm_running(WEB_SERVER).await.then_some(())
+        })
+        .await;
+        let vm = self.vm(WEB_SERVER).await.unwrap();
+        let annotations = vm.metadata.annotations.clone().unwrap_or_default();
+        assert!(
+            !annotations.contains_key(protect_api::well_known::ANNOTATION_ORIGINAL_VOLUMES),
+            "the recording annotations are gone: {annotations:?}"
+        );
+    }
+
+    /// Unprotect as a user does (`kubectl delete pr NAME --wait=false`), then tick until the
+    /// request is gone.
+    pub async fn delete_request_until_gone(&self, name: &str, budget: usize) {
+        self.kubectl(&[
+            "--context",
+            QUORUM,
+            "delete",
+            "pr",
+            name,
+            "-n",
+            PROTECTION_NAMESPACE,
+            "--wait=false",
+        ])
+        .await;
+        self.tick_until(budget, "request gone", async || {
+            self.request(name).await.is_none().then_some(())
+        })
+        .await;
+    }
+
     pub async fn kubectl_apply(&self, name: &str, manifest: &str) {
         let path = match &self.kubectl {
             Some(k) => k.file(name, manifest).unwrap(),

@@ -4,7 +4,6 @@
 //! and the guide's seed through the API, writes the kubeconfig Secrets from the contexts, and
 //! runs the simulators as external clients; kubectl is the real one with `--kubeconfig`.
 
-use protect_api::well_known::ANNOTATION_ORIGINAL_VOLUMES;
 use protect_lab_apiserver::Lab;
 use protect_lab_apiserver::world::{DR, PRIMARY, QUORUM};
 
@@ -54,32 +53,8 @@ async fn example_1_is_protected_and_unprotected_on_clusters_given_only_by_a_kube
         .await;
     assert!(printed.contains("Protected"), "{printed}");
 
-    env.kubectl(&[
-        "--context",
-        QUORUM,
-        "delete",
-        "pr",
-        name,
-        "-n",
-        "dr-deployment",
-        "--wait=false",
-    ])
-    .await;
-    env.tick_until(60, "request gone", async || {
-        env.request(name).await.is_none().then_some(())
-    })
-    .await;
-    assert_eq!(env.vm_claims(WEB_SERVER).await, [ROOT, DATA]);
-    env.tick_until(20, "VM running on its original PVCs", async || {
-        env.vm_running(WEB_SERVER).await.then_some(())
-    })
-    .await;
-    let vm = env.vm(WEB_SERVER).await.unwrap();
-    let annotations = vm.metadata.annotations.clone().unwrap_or_default();
-    assert!(
-        !annotations.contains_key(ANNOTATION_ORIGINAL_VOLUMES),
-        "{annotations:?}"
-    );
+    env.delete_request_until_gone(name, 60).await;
+    env.web_server_is_back_on_its_original_pvcs().await;
     for cluster in [QUORUM, PRIMARY, DR] {
         assert!(env.drbd_volumes(cluster).await.is_empty(), "{cluster}");
     }

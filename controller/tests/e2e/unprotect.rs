@@ -1,6 +1,5 @@
 //! Unprotect: deleting the request reverses everything (DESIGN §4).
 
-use protect_api::well_known::ANNOTATION_ORIGINAL_VOLUMES;
 use protect_lab_apiserver::world::{DR, PRIMARY, QUORUM};
 
 use crate::harness::*;
@@ -31,33 +30,9 @@ async fn deleting_a_protected_request_puts_web_server_back_on_its_original_pvcs_
         "{while_protected:?} {before_activation:?}"
     );
 
-    env.kubectl(&[
-        "--context",
-        QUORUM,
-        "delete",
-        "pr",
-        name,
-        "-n",
-        "dr-deployment",
-        "--wait=false",
-    ])
-    .await;
-    env.tick_until(60, "request gone", async || {
-        env.request(name).await.is_none().then_some(())
-    })
-    .await;
+    env.delete_request_until_gone(name, 60).await;
 
-    assert_eq!(env.vm_claims(WEB_SERVER).await, [ROOT, DATA]);
-    env.tick_until(20, "VM running on its original PVCs", async || {
-        env.vm_running(WEB_SERVER).await.then_some(())
-    })
-    .await;
-    let vm = env.vm(WEB_SERVER).await.unwrap();
-    let annotations = vm.metadata.annotations.clone().unwrap_or_default();
-    assert!(
-        !annotations.contains_key(ANNOTATION_ORIGINAL_VOLUMES),
-        "the recording annotations are gone: {annotations:?}"
-    );
+    env.web_server_is_back_on_its_original_pvcs().await;
     let after = (env.data_counter(ROOT).await, env.data_counter(DATA).await);
     assert!(
         after.0 >= while_protected.0 && after.1 >= while_protected.1,
