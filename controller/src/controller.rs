@@ -137,7 +137,7 @@ pub struct Context {
     /// When each request asked to be looked at again, on [`Config::clock`].
     deadlines: Mutex<HashMap<ObjectRef<ProtectionRequest>, jiff::Timestamp>>,
     /// Per request (uid), the versions its last writes replaced: see [`Acted`].
-    acted: Mutex<HashMap<String, Acted>>,
+    acted: OwnWrites,
 }
 
 /// The resourceVersions of the request and of its VM that a reconcile decided from and then
@@ -149,41 +149,49 @@ pub struct Context {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Acted {
     request: Option<String>,
-    vm: Option<String>,
+    /// Every version a VM patch of the last reconcile replaced: one reconcile may patch the VM
+    /// several times (record, stop), and a cache showing any but the last is behind.
+    vm: Vec<String>,
 }
 
 /// How long a reconcile that found its caches behind its own writes waits at most for the
 /// watch event that brings them up to date (it normally arrives within milliseconds).
 const CATCH_UP: Duration = Duration::from_secs(5);
 
-impl Context {
+/// Per request (uid), what its last writes replaced: see [`Acted`].
+#[derive(Default)]
+struct OwnWrites(Mutex<HashMap<String, Acted>>);
+
+impl OwnWrites {
     /// Record that the request's version `before` was replaced by our write (`after`).
-    fn acted_on_request(&self, uid: &str, before: Option<&str>, after: Option<&str>) {
+    fn request_written(&self, uid: &str, before: Option<&str>, after: Option<&str>) {
         if before != after
-            && let Ok(mut acted) = self.acted.lock()
+            && let Ok(mut acted) = self.0.lock()
         {
             acted.entry(uid.to_owned()).or_default().request = before.map(str::to_owned);
         }
     }
 
-    /// Record that the VM's version `before` was replaced by our patch (`after`).
-    fn acted_on_vm(&self, uid: &str, before: Option<&str>, after: Option<&str>) {
-        if before != after
-            && let Ok(mut acted) = self.acted.lock()
-        {
-            acted.entry(uid.to_owned()).or_default().vm = before.map(str::to_owned);
+    /// Record that the VM's version `before` was replaced by our patch (`after`). `first` is
+    /// the reconcile's first VM patch: it forgets the versions an earlier reconcile replaced.
+    fn vm_patched(&self, uid: &str, first: bool, before: Option<&str>, after: Option<&str>) {
+        if let Ok(mut acted) = self.0.lock() {
+            let a = acted.entry(uid.to_owned()).or_default();
+            if first {
+                a.vm.clear();
+            }
+            if before != after
+                && let Some(before) = before
+            {
+                a.vm.push(before.to_owned());
+            }
         }
     }
 
     /// Whether the cache still shows a version of the request (or, when given, of its VM) that
     /// our own write already replaced. A cache that moved on clears the record.
-    fn behind_own_writes(
-        &self,
-        uid: &str,
-        request: Option<&str>,
-        vm: Option<Option<&str>>,
-    ) -> bool {
-        let Ok(mut acted) = self.acted.lock() else {
+    fn behind(&self, uid: &str, request: Option<&str>, vm: Option<Option<&str>>) -> bool {
+        let Ok(mut acted) = self.0.lock() else {
             return false;
         };
         let Some(a) = acted.get_mut(uid) else {
@@ -198,18 +206,25 @@ impl Context {
             }
         }
         if let Some(vm) = vm
-            && a.vm.is_some()
+            && !a.vm.is_empty()
         {
-            if a.vm.as_deref() == vm {
+            if vm.is_some_and(|vm| a.vm.iter().any(|v| v == vm)) {
                 behind = true;
             } else {
-                a.vm = None;
+                a.vm.clear();
             }
         }
         if *a == Acted::default() {
             acted.remove(uid);
         }
         behind
+    }
+
+    /// The request is gone.
+    fn forget(&self, uid: &str) {
+        if let Ok(mut acted) = self.0.lock() {
+            acted.remove(uid);
+        }
     }
 }
 
@@ -273,7 +288,7 @@ pub async fn run(client: Client, config: Config, metrics: Arc<Metrics>) {
         progress: Mutex::new(HashMap::new()),
         failures: Mutex::new(HashMap::new()),
         deadlines: Mutex::new(HashMap::new()),
-        acted: Mutex::new(HashMap::new()),
+        acted: OwnWrites::default(),
     });
     let due = config
         .clock
@@ -418,7 +433,7 @@ async fn reconcile(pr: Arc<ProtectionRequest>, ctx: Arc<Context>) -> Result<Acti
     let request = key(&pr);
     let uid = pr.uid().unwrap_or_default();
     let version = pr.resource_version();
-    if ctx.behind_own_writes(&uid, version.as_deref(), None) {
+    if ctx.acted.behind(&uid, version.as_deref(), None) {
         debug!(request = %request, "cache behind our last write; waiting for its watch event");
         return Ok(Action::requeue(CATCH_UP));
     }
@@ -441,7 +456,7 @@ async fn reconcile(pr: Arc<ProtectionRequest>, ctx: Arc<Context>) -> Result<Acti
     });
     if result.is_ok() {
         if adds_finalizer {
-            ctx.acted_on_request(&uid, version.as_deref(), None);
+            ctx.acted.request_written(&uid, version.as_deref(), None);
         }
         if let Ok(mut failures) = ctx.failures.lock() {
             failures.remove(&request);
@@ -462,7 +477,7 @@ fn vm_version(facts: &Facts) -> Option<Option<String>> {
 fn vm_behind(pr: &ProtectionRequest, ctx: &Context, facts: &Facts) -> bool {
     let uid = pr.uid().unwrap_or_default();
     let vm = vm_version(facts);
-    let behind = ctx.behind_own_writes(
+    let behind = ctx.acted.behind(
         &uid,
         pr.resource_version().as_deref(),
         vm.as_ref().map(Option::as_deref),
@@ -603,9 +618,7 @@ async fn cleanup(pr: Arc<ProtectionRequest>, ctx: Arc<Context>) -> Result<Action
         if let Ok(mut progress) = ctx.progress.lock() {
             progress.remove(&uid);
         }
-        if let Ok(mut acted) = ctx.acted.lock() {
-            acted.remove(&uid);
-        }
+        ctx.acted.forget(&uid);
         if let Ok(mut deadlines) = ctx.deadlines.lock() {
             deadlines.remove(&ObjectRef::from_obj(&*pr));
         }
@@ -797,7 +810,7 @@ async fn write_status(
             request: key(pr),
             source,
         })?;
-    ctx.acted_on_request(
+    ctx.acted.request_written(
         &pr.uid().unwrap_or_default(),
         pr.resource_version().as_deref(),
         written.resource_version().as_deref(),
@@ -866,8 +879,10 @@ async fn execute(
     facts: &Facts,
     writes: &[Write],
 ) -> Result<(), Error> {
-    // The VM version the plan was decided from, which a successful VM patch replaces.
-    let vm_version = vm_version(facts).flatten();
+    // The VM version the next VM patch replaces: the one the plan was decided from, then the
+    // one each patch returned.
+    let mut vm_version = vm_version(facts).flatten();
+    let mut first_vm_patch = true;
     let ns = pr.namespace().unwrap_or_default();
     let side_cluster = |side: Side| match side {
         Side::Primary => primary,
@@ -964,11 +979,14 @@ async fn execute(
                     )
                     .await
                     .map(|vm| {
-                        ctx.acted_on_vm(
+                        ctx.acted.vm_patched(
                             &pr.uid().unwrap_or_default(),
+                            first_vm_patch,
                             vm_version.as_deref(),
                             vm.metadata.resource_version.as_deref(),
                         );
+                        first_vm_patch = false;
+                        vm_version = vm.metadata.resource_version;
                     });
                 (
                     format!(
@@ -1108,5 +1126,52 @@ mod tests {
         assert_eq!(retry_after(4), Duration::from_secs(4));
         assert_eq!(retry_after(7), MAX_RETRY);
         assert_eq!(retry_after(u32::MAX), MAX_RETRY);
+    }
+
+    #[test]
+    fn a_reconcile_waits_while_the_cache_shows_a_request_version_it_already_wrote_over() {
+        let w = OwnWrites::default();
+        assert!(!w.behind("u", Some("4"), None), "nothing written yet");
+        w.request_written("u", Some("4"), Some("4"));
+        assert!(
+            !w.behind("u", Some("4"), None),
+            "a write that changed nothing"
+        );
+        w.request_written("u", Some("4"), Some("5"));
+        assert!(w.behind("u", Some("4"), None), "the cache still shows 4");
+        assert!(w.behind("u", Some("4"), None), "and again");
+        assert!(!w.behind("u", Some("5"), None), "the cache caught up");
+        assert!(
+            !w.behind("u", Some("4"), None),
+            "the record is gone once caught up"
+        );
+        assert!(!w.behind("other", Some("4"), None), "per request");
+    }
+
+    #[test]
+    fn every_vm_version_one_reconcile_patched_over_counts_as_behind() {
+        let w = OwnWrites::default();
+        // One reconcile: record run state 10 → 11, record volumes 11 → 12, stop 12 → 13.
+        w.vm_patched("u", true, Some("10"), Some("11"));
+        w.vm_patched("u", false, Some("11"), Some("12"));
+        w.vm_patched("u", false, Some("12"), Some("13"));
+        for seen in ["10", "11", "12"] {
+            assert!(w.behind("u", None, Some(Some(seen))), "{seen}");
+        }
+        assert!(!w.behind("u", None, None), "the VM is not asked about");
+        assert!(w.behind("u", None, Some(Some("11"))), "still recorded");
+        assert!(!w.behind("u", None, Some(Some("13"))), "caught up");
+        assert!(
+            !w.behind("u", None, Some(Some("12"))),
+            "forgotten once caught up"
+        );
+        // A later reconcile's first patch starts a new record.
+        w.vm_patched("u", true, Some("20"), Some("21"));
+        assert!(w.behind("u", None, Some(Some("20"))));
+        w.forget("u");
+        assert!(
+            !w.behind("u", None, Some(Some("20"))),
+            "forgotten with the request"
+        );
     }
 }
