@@ -21,7 +21,7 @@ use std::process::{Output, Stdio};
 
 use common::Kubectl;
 use protect_lab_apiserver::Lab;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const NAMESPACE: &str = "dr-deployment";
 
@@ -393,12 +393,18 @@ fn the_bundle_wires_webhook_service_certificate_and_least_privilege_rbac() {
         );
     }
 
-    // Webhook RBAC: read-only, and only in its namespace (a Role, not a ClusterRole). Its
-    // Secret cache watches the namespace, which by-name rules would forbid (a list/watch under
-    // resourceNames needs a metadata.name field selector), so Secrets are not by name here.
+    // Webhook RBAC: read-only, and only in its namespace (a Role, not a ClusterRole); Secrets
+    // only by name (it watches each kubeconfig Secret with a metadata.name field selector).
     let role = find(&objects, "Role", "protect-webhook");
     assert_eq!(role["metadata"]["namespace"], "dr-deployment");
     for rule in role["rules"].as_array().expect("rules") {
+        if rule["resources"][0] == "secrets" {
+            assert_eq!(
+                rule["resourceNames"],
+                json!(["primary-kubeconfig"]),
+                "{rule}"
+            );
+        }
         let verbs: Vec<&str> = rule["verbs"]
             .as_array()
             .expect("verbs")

@@ -1,8 +1,10 @@
 //! [`ClusterFacts`]: the facts of [`crate::facts::Facts`] from watch-fed caches, so the common
 //! admission path makes no remote call.
 //!
-//! - Quorum cluster: reflectors of DRBDReplicationPolicies, ProtectionRequests and Secrets
-//!   (the policies' kubeconfig Secrets). `/readyz` waits for these three.
+//! - Quorum cluster: reflectors of DRBDReplicationPolicies and ProtectionRequests, and one
+//!   per kubeconfig Secret a policy names, watched by name (a `metadata.name` field selector,
+//!   so RBAC can grant exactly those names). `/readyz` waits for the two and for every named
+//!   Secret (`quorum/secrets`).
 //! - Each primary cluster: reflectors of VirtualMachines and PVCs, built from the kubeconfig in
 //!   the Secret a policy names (`spec.primaryKubeconfigSecret`, key `kubeconfig`) and rebuilt
 //!   when that Secret's content changes. They start when a policy appears, so they are warm
@@ -73,6 +75,7 @@ impl<K: Resource<DynamicType = ()> + Clone + 'static> Cache<K> {
 fn reflect<K>(
     name: String,
     api: Api<K>,
+    config: watcher::Config,
     changed: Option<Arc<Notify>>,
     tasks: &mut Tasks,
 ) -> Cache<K>
@@ -83,7 +86,7 @@ where
     let synced = Arc::new(AtomicBool::new(false));
     // No rule reads managedFields; dropping them keeps the caches small and the per-review
     // copies of cached objects cheap.
-    let objects = watcher(api, watcher::Config::default()).modify(|object: &mut K| {
+    let objects = watcher(api, config).modify(|object: &mut K| {
         object.meta_mut().managed_fields = None;
     });
     let stream = reflector::reflector(writer, objects).default_backoff();
@@ -123,6 +126,12 @@ struct SecretKey {
     name: String,
 }
 
+/// The watch of one kubeconfig Secret, by name.
+struct SecretWatch {
+    cache: Cache<Secret>,
+    _tasks: Tasks,
+}
+
 /// Caches of one primary cluster, built from one kubeconfig Secret.
 struct PrimaryCache {
     cluster: String,
@@ -138,9 +147,13 @@ struct PrimaryCache {
 
 /// The facts, from caches of the quorum cluster and of every primary cluster a policy names.
 pub struct ClusterFacts {
+    quorum: Client,
+    /// Notified on every policy or Secret event: the primary caches are refreshed.
+    changed: Arc<Notify>,
     policies: Cache<DRBDReplicationPolicy>,
     requests: Cache<ProtectionRequest>,
-    secrets: Cache<Secret>,
+    /// One watch per kubeconfig Secret a policy names.
+    secrets: Mutex<HashMap<SecretKey, SecretWatch>>,
     primaries: Mutex<HashMap<SecretKey, Arc<PrimaryCache>>>,
     cache_miss_timeout: Duration,
     tasks: Mutex<Tasks>,
@@ -177,25 +190,23 @@ impl ClusterFacts {
         let policies = reflect(
             "quorum/drbdreplicationpolicies".to_owned(),
             namespaced_or_all(&quorum, namespace),
+            watcher::Config::default(),
             Some(Arc::clone(&changed)),
             &mut tasks,
         );
         let requests = reflect(
             "quorum/protectionrequests".to_owned(),
             namespaced_or_all(&quorum, namespace),
+            watcher::Config::default(),
             None,
             &mut tasks,
         );
-        let secrets = reflect(
-            "quorum/secrets".to_owned(),
-            namespaced_or_all(&quorum, namespace),
-            Some(Arc::clone(&changed)),
-            &mut tasks,
-        );
         let facts = Arc::new(Self {
+            quorum,
+            changed: Arc::clone(&changed),
             policies,
             requests,
-            secrets,
+            secrets: Mutex::new(HashMap::new()),
             primaries: Mutex::new(HashMap::new()),
             cache_miss_timeout,
             tasks: Mutex::new(tasks),
@@ -229,17 +240,90 @@ impl ClusterFacts {
         if let Ok(mut primaries) = self.primaries.lock() {
             primaries.retain(|key, _| wanted.contains_key(key));
         }
+        if let Ok(mut secrets) = self.secrets.lock() {
+            secrets.retain(|key, _| wanted.contains_key(key));
+        }
         for (key, cluster) in wanted {
+            let secret = self.secret_watch(&key);
             if let Err(error) = self.primary_cache(&key, &cluster).await {
-                // Before the Secret cache has synced a missing Secret is expected, not news: the
-                // next Secret event brings another refresh.
-                if self.secrets.is_synced() {
+                // Before the Secret's watch has listed a missing Secret is expected, not news:
+                // its first event brings another refresh.
+                if secret.is_synced() {
                     warn!(%cluster, secret = %key.name, namespace = %key.namespace, %error, "cannot build primary-cluster caches");
                 } else {
                     debug!(%cluster, secret = %key.name, namespace = %key.namespace, %error, "primary-cluster caches wait for the Secret cache");
                 }
             }
         }
+    }
+
+    /// The watch of Secret `key`, started if there is none yet.
+    fn secret_watch(&self, key: &SecretKey) -> Cache<Secret> {
+        let Ok(mut secrets) = self.secrets.lock() else {
+            // A poisoned lock: an unsynced cache, so lookups fall back to a direct GET.
+            let (store, _) = reflector::store();
+            return Cache {
+                name: "quorum/secrets".to_owned(),
+                store,
+                synced: Arc::new(AtomicBool::new(false)),
+            };
+        };
+        if let Some(watch) = secrets.get(key) {
+            return watch.cache.clone();
+        }
+        let mut tasks = Tasks::default();
+        let cache = reflect(
+            format!("quorum/secrets/{}/{}", key.namespace, key.name),
+            Api::namespaced(self.quorum.clone(), &key.namespace),
+            watcher::Config::default().fields(&format!("metadata.name={}", key.name)),
+            Some(Arc::clone(&self.changed)),
+            &mut tasks,
+        );
+        debug!(secret = %key.name, namespace = %key.namespace, "watching kubeconfig Secret");
+        secrets.insert(
+            key.clone(),
+            SecretWatch {
+                cache: cache.clone(),
+                _tasks: tasks,
+            },
+        );
+        cache
+    }
+
+    /// The Secret `key`: from its watch once that has listed, else read directly within the
+    /// cache-miss deadline (a policy that just appeared, whose Secret is not watched yet).
+    async fn secret(&self, key: &SecretKey) -> Result<Option<Arc<Secret>>, String> {
+        let cached = self.secrets.lock().ok().and_then(|secrets| {
+            let watch = secrets.get(key)?;
+            watch.cache.is_synced().then(|| {
+                watch
+                    .cache
+                    .store
+                    .get(&ObjectRef::new(&key.name).within(&key.namespace))
+            })
+        });
+        if let Some(cached) = cached {
+            return Ok(cached);
+        }
+        self.secret_watch(key);
+        let api: Api<Secret> = Api::namespaced(self.quorum.clone(), &key.namespace);
+        Ok(within(self.cache_miss_timeout, api.get_opt(&key.name))
+            .await?
+            .map(Arc::new))
+    }
+
+    /// Whether the Secret of every policy is watched and its watch has listed.
+    fn secrets_synced(&self) -> bool {
+        let Ok(secrets) = self.secrets.lock() else {
+            return false;
+        };
+        self.policies.store.state().iter().all(|policy| {
+            let key = SecretKey {
+                namespace: policy.metadata.namespace.clone().unwrap_or_default(),
+                name: policy.spec.primary_kubeconfig_secret.clone(),
+            };
+            secrets.get(&key).is_some_and(|w| w.cache.is_synced())
+        })
     }
 
     /// The caches for `cluster` from Secret `key`, (re)built when missing or out of date.
@@ -255,16 +339,11 @@ impl ClusterFacts {
             detail,
         };
         let secret = self
-            .secrets
-            .store
-            .get(&ObjectRef::new(&key.name).within(&key.namespace));
+            .secret(key)
+            .await
+            .map_err(|detail| kubeconfig_error(format!("cannot be read: {detail}")))?;
         let Some(secret) = secret else {
-            let detail = if self.secrets.is_synced() {
-                "does not exist".to_owned()
-            } else {
-                "is not known yet (the Secret cache has not synced)".to_owned()
-            };
-            return Err(kubeconfig_error(detail));
+            return Err(kubeconfig_error("does not exist".to_owned()));
         };
         let existing = self.primaries.lock().ok().and_then(|m| m.get(key).cloned());
         let version = secret.metadata.resource_version.as_deref();
@@ -311,12 +390,14 @@ impl ClusterFacts {
         let vms = reflect(
             format!("{cluster}/virtualmachines"),
             Api::all(client.clone()),
+            watcher::Config::default(),
             None,
             &mut tasks,
         );
         let pvcs = reflect(
             format!("{cluster}/persistentvolumeclaims"),
             Api::all(client.clone()),
+            watcher::Config::default(),
             None,
             &mut tasks,
         );
@@ -498,14 +579,18 @@ impl Facts for ClusterFacts {
     }
 
     fn synced(&self) -> bool {
-        self.policies.is_synced() && self.requests.is_synced() && self.secrets.is_synced()
+        self.policies.is_synced() && self.requests.is_synced() && self.secrets_synced()
     }
 
     fn cache_states(&self) -> Vec<CacheState> {
         let mut states = vec![
             self.policies.state(),
             self.requests.state(),
-            self.secrets.state(),
+            // The named Secrets' watches together (none until a policy names one).
+            CacheState {
+                cache: "quorum/secrets".to_owned(),
+                synced: self.policies.is_synced() && self.secrets_synced(),
+            },
         ];
         for primary in self.primary_caches() {
             states.push(primary.vms.state());

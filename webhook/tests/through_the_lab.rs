@@ -403,6 +403,25 @@ async fn kubectl_sees_example_1_admitted_with_defaults_and_bad_requests_denied_w
     );
     lab.cluster("cluster1").unwrap().faults().heal();
 
+    // Least privilege: the webhook lists and watches Secrets only by name (the RBAC of
+    // deploy/webhook grants primary-kubeconfig alone, which a namespace-wide list would break).
+    let secret_collections: Vec<_> = lab
+        .cluster("quorum")
+        .unwrap()
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/secrets"))
+        .collect();
+    assert!(!secret_collections.is_empty(), "the Secret is watched");
+    for r in &secret_collections {
+        assert_eq!(r.path, "/api/v1/namespaces/dr-deployment/secrets", "{r:?}");
+        assert!(
+            r.query
+                .contains("fieldSelector=metadata.name%3Dprimary-kubeconfig"),
+            "a Secret list or watch without the by-name selector: {r:?}"
+        );
+    }
+
     // The webhook goes down: with failurePolicy Fail a create gets kubectl's usual error, and
     // deletes still go through.
     let _ = webhook.stop.send(());
