@@ -743,22 +743,17 @@ async fn dereference(
     let mut ports_in_use: BTreeSet<i32> = BTreeSet::new();
     if may_allocate_port(pr) {
         ports_in_use.extend(in_ns.iter().filter(|v| !own(v)).map(|v| v.spec.port));
-    }
-    for other in ctx
-        .requests
-        .state()
-        .iter()
-        .filter(|_| may_allocate_port(pr))
-    {
-        if other.metadata.namespace.as_deref() == Some(ns.as_str())
-            && other.metadata.uid.as_deref() != Some(uid.as_str())
-        {
-            ports_in_use.extend(
-                other
-                    .status
-                    .iter()
-                    .flat_map(|s| s.volumes.iter().filter_map(|v| v.port)),
-            );
+        for other in ctx.requests.state() {
+            if other.metadata.namespace.as_deref() == Some(ns.as_str())
+                && other.metadata.uid.as_deref() != Some(uid.as_str())
+            {
+                ports_in_use.extend(
+                    other
+                        .status
+                        .iter()
+                        .flat_map(|s| s.volumes.iter().filter_map(|v| v.port)),
+                );
+            }
         }
     }
     ports_in_use.extend(
