@@ -51,7 +51,7 @@ use protect_lab_apiserver::world::{
 };
 use protect_lab_apiserver::{RequestRecord, UserInfo};
 use protect_lab_simulators::Bandwidth;
-use protect_lab_simulators::seed::{self, ClusterSeed};
+use protect_lab_simulators::seed;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -269,24 +269,6 @@ struct Changes {
     regressions: BTreeMap<String, usize>,
 }
 
-/// Position of a phase in the forward order (Failed last).
-fn phase_rank(phase: &str) -> usize {
-    const ORDER: [&str; 8] = [
-        "",
-        "Pending",
-        "Validating",
-        "CreatingDRBD",
-        "Syncing",
-        "ReadyToActivate",
-        "Activating",
-        "Protected",
-    ];
-    ORDER
-        .iter()
-        .position(|p| *p == phase)
-        .unwrap_or(ORDER.len())
-}
-
 /// Paths where `a` and `b` differ, down to `depth` levels: list items are named by their
 /// `type` (conditions) or `*`.
 fn diff(
@@ -419,7 +401,10 @@ fn count_changes(
                 };
                 let (from, to) = (phase_of(&before), phase_of(&now));
                 let mut c = changes.lock().unwrap();
-                if phase_rank(&to) < phase_rank(&from) {
+                // Phase's order is the forward order (Failed last); no phase sorts first.
+                let rank =
+                    |p: &str| serde_json::from_value::<Phase>(serde_json::Value::from(p)).ok();
+                if rank(&to) < rank(&from) {
                     *c.regressions.entry(format!("{from} → {to}")).or_default() += 1;
                 }
                 c.events += 1;
@@ -619,20 +604,7 @@ async fn identify_controller(world: &World, quorum: &Client) -> Result<String> {
 /// Seed `vms` on the primary cluster, one 1Gi `ceph-rbd` PVC each, and tick the manual clock
 /// until every one of them is Running.
 async fn seed_fleet(world: &World, primary: &Client, vms: &[String]) -> Result<usize> {
-    let fleet = ClusterSeed {
-        nodes: vec![],
-        storage_classes: vec![],
-        vms: vms
-            .iter()
-            .map(|vm| {
-                (
-                    vm.clone(),
-                    vec![(format!("{vm}-disk"), "ceph-rbd".into(), "1Gi".into())],
-                )
-            })
-            .collect(),
-    };
-    seed::seed_cluster(primary, &fleet).await?;
+    seed::seed_cluster(primary, &seed::fleet(vms)).await?;
     let vmis: Api<VirtualMachineInstance> = Api::namespaced(primary.clone(), VM_NAMESPACE);
     let wanted: BTreeSet<&str> = vms.iter().map(String::as_str).collect();
     for tick in 0..60 {

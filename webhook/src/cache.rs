@@ -259,15 +259,11 @@ impl ClusterFacts {
 
     /// The watch of Secret `key`, started if there is none yet.
     fn secret_watch(&self, key: &SecretKey) -> Cache<Secret> {
-        let Ok(mut secrets) = self.secrets.lock() else {
-            // A poisoned lock: an unsynced cache, so lookups fall back to a direct GET.
-            let (store, _) = reflector::store();
-            return Cache {
-                name: "quorum/secrets".to_owned(),
-                store,
-                synced: Arc::new(AtomicBool::new(false)),
-            };
-        };
+        // Nothing panics while holding this lock; a poisoned map is still a consistent map.
+        let mut secrets = self
+            .secrets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(watch) = secrets.get(key) {
             return watch.cache.clone();
         }

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
+use protect_api::naming::{is_dns1123_label, is_dns1123_subdomain};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
@@ -106,16 +107,9 @@ fn check_label(what: &'static str, name: &str, letter_first: bool) -> Result<(),
             format!("it has {} characters; {kind} has at most 63", name.len()),
         ));
     }
-    let bytes = name.as_bytes();
-    let alphanumeric = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    let first_ok = if letter_first {
-        bytes[0].is_ascii_lowercase()
-    } else {
-        alphanumeric(bytes[0])
-    };
-    let valid = first_ok
-        && alphanumeric(bytes[bytes.len() - 1])
-        && bytes.iter().all(|&b| alphanumeric(b) || b == b'-');
+    // A DNS-1035 label is a DNS-1123 label that starts with a letter.
+    let valid = is_dns1123_label(name)
+        && (!letter_first || name.starts_with(|c: char| c.is_ascii_lowercase()));
     if !valid {
         let rule = if letter_first {
             "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name', or 'abc-123')"
@@ -142,14 +136,12 @@ fn check_subdomain(what: &'static str, name: &str) -> Result<(), SelfSignedError
             ),
         ));
     }
-    for label in name.split('.') {
-        if check_label(what, label, false).is_err() {
-            return Err(invalid(
-                what,
-                name,
-                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com')",
-            ));
-        }
+    if !is_dns1123_subdomain(name) {
+        return Err(invalid(
+            what,
+            name,
+            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com')",
+        ));
     }
     Ok(())
 }

@@ -682,20 +682,9 @@ impl Env {
     /// Seed VMs on the primary cluster (`production`), each on one 1Gi `ceph-rbd` PVC named
     /// `<vm>-disk`, and tick until every one of them is Running.
     pub async fn seed_fleet(&self, vms: &[String]) {
-        let seed = seed::ClusterSeed {
-            nodes: vec![],
-            storage_classes: vec![],
-            vms: vms
-                .iter()
-                .map(|vm| {
-                    (
-                        vm.clone(),
-                        vec![(format!("{vm}-disk"), "ceph-rbd".into(), "1Gi".into())],
-                    )
-                })
-                .collect(),
-        };
-        seed::seed_cluster(&self.primary, &seed).await.unwrap();
+        seed::seed_cluster(&self.primary, &seed::fleet(vms))
+            .await
+            .unwrap();
         let vmis: Api<VirtualMachineInstance> = Api::namespaced(self.primary.clone(), VM_NAMESPACE);
         self.tick_until(20, "the seeded VMs Running", async || {
             let running = vmis

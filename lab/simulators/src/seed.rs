@@ -53,6 +53,24 @@ pub struct ClusterSeed {
     pub vms: Vec<(String, Vec<PvcSeed>)>,
 }
 
+/// More VMs for a cluster already seeded with its nodes and classes: each on one 1Gi
+/// `ceph-rbd` PVC named `<vm>-disk` (the fleets of the scale tests and benchmarks).
+pub fn fleet(vms: &[String]) -> ClusterSeed {
+    ClusterSeed {
+        nodes: vec![],
+        storage_classes: vec![],
+        vms: vms
+            .iter()
+            .map(|vm| {
+                (
+                    vm.clone(),
+                    vec![(format!("{vm}-disk"), "ceph-rbd".into(), "1Gi".into())],
+                )
+            })
+            .collect(),
+    }
+}
+
 /// The primary cluster of the guide (`cluster1`).
 pub fn primary() -> ClusterSeed {
     ClusterSeed {
