@@ -456,6 +456,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_reviews_the_apiserver_sends_take_the_fast_path() {
+        for (file, n) in [
+            ("68a-admreview-create.txt", 0),
+            ("68a-admreview-create.txt", 1),
+            ("68b-admreview-update-merge-patch.txt", 0),
+            ("68d-admreview-status-update.txt", 0),
+            ("68e-admreview-delete.txt", 0),
+        ] {
+            let body = crate::fixtures::captured(file, n);
+            let fast = parse_well_formed(&body);
+            assert!(fast.is_some(), "{file} #{n} fell back to the Value path");
+            assert_eq!(
+                fast.map(Ok),
+                Some(parse_review_through_value(&body)),
+                "{file} #{n}"
+            );
+        }
+    }
+
+    #[test]
     fn a_truncated_body_is_malformed_json_without_uid() {
         let err = parse_review(br#"{"kind":"AdmissionReview","request":{"uid":"abc""#).unwrap_err();
         assert_eq!(err.uid, None);
