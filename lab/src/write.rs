@@ -115,6 +115,8 @@ pub async fn validating_admission(
 
 const MUTATING_WEBHOOKS: &str = "admissionregistration.k8s.io/mutatingwebhookconfigurations";
 const VALIDATING_WEBHOOKS: &str = "admissionregistration.k8s.io/validatingwebhookconfigurations";
+/// The media type of Kubernetes protobuf bodies, which the lab does not decode.
+const PROTOBUF: &str = "application/vnd.kubernetes.protobuf";
 
 fn webhook_configurations(state: &ClusterState, bucket: &str) -> Vec<Value> {
     let (configurations, _) = state.store.list(bucket, None);
@@ -463,13 +465,23 @@ fn decode_object(
             })?,
             Vec::new(),
         ),
-        // Protobuf is not spoken here: upstream crashes on protobuf custom resources (21); the
-        // lab answers 415 for every kind.
-        _ => {
+        // Protobuf is not spoken here. Upstream crashes on protobuf custom resources (21): the
+        // lab answers them 415 with upstream's words for any other unknown format. For built-in
+        // kinds, which upstream would decode (`kubectl create namespace|secret|configmap …`
+        // sends protobuf), it says instead that the lab does not, and what to do.
+        media_type => {
+            let message = if media_type == PROTOBUF && matches!(rt.origin, Origin::Builtin) {
+                format!(
+                    "the protect-lab apiserver does not decode protobuf request bodies ({PROTOBUF}), which kubectl sends for built-in kinds such as {}; send the object as JSON or YAML instead, e.g. kubectl create ... --dry-run=client -o yaml | kubectl apply -f -",
+                    rt.kind
+                )
+            } else {
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf".to_owned()
+            };
             return Err(ApiError::status(status::failure(
                 415,
                 Some("UnsupportedMediaType"),
-                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf",
+                &message,
             )));
         }
     };

@@ -134,7 +134,7 @@ async fn the_rendered_bundle_is_accepted_by_a_server_side_dry_run_then_installs_
 
         // A dry run creates nothing, so the namespace the namespaced objects go to must exist
         // already — on a real apiserver exactly as here. (Applied from a manifest, not with
-        // `kubectl create namespace`, which sends protobuf: out of the lab's scope, LAB.md.)
+        // `kubectl create namespace`, which sends protobuf: the lab answers that 415, LAB.md.)
         let namespace = k.file(
             "namespace.yaml",
             &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NAMESPACE}\n"),

@@ -424,3 +424,78 @@ async fn kubectl_describe_shows_the_events_of_a_custom_resource() {
         "{described}"
     );
 }
+
+/// `kubectl create namespace|secret|configmap` sends a protobuf body, which the lab does not
+/// decode (LAB.md: protobuf is for later). kubectl prints the lab's 415 saying so and what to
+/// do instead; nothing is created; the way it suggests works. A protobuf body to a custom
+/// resource (which upstream answers by crashing, corpus 21) keeps upstream's unknown-format text.
+#[tokio::test]
+async fn kubectl_create_of_a_builtin_kind_says_protobuf_is_not_decoded_and_the_way_around_works() {
+    let (lab, k) = lab().await;
+    for args in [
+        &["create", "namespace", "scratch"][..],
+        &["create", "configmap", "settings", "--from-literal=a=b"][..],
+    ] {
+        let out = run(&k, &[&["--context", "quorum"][..], args].concat()).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("the protect-lab apiserver does not decode protobuf request bodies (application/vnd.kubernetes.protobuf)"),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains("kubectl create ... --dry-run=client -o yaml | kubectl apply -f -"),
+            "{stderr}"
+        );
+    }
+    let out = run(&k, &["--context", "quorum", "get", "namespace", "scratch"]).await;
+    assert!(!out.status.success(), "nothing was created");
+
+    let manifest = ok(
+        &k,
+        &[
+            "--context",
+            "quorum",
+            "create",
+            "namespace",
+            "scratch",
+            "--dry-run=client",
+            "-o",
+            "yaml",
+        ],
+    )
+    .await;
+    let path = k.file("scratch.yaml", &manifest);
+    ok(&k, &["--context", "quorum", "apply", "-f", &path]).await;
+    let out = ok(
+        &k,
+        &[
+            "--context",
+            "quorum",
+            "get",
+            "namespace",
+            "scratch",
+            "-o",
+            "name",
+        ],
+    )
+    .await;
+    assert_eq!(out.trim(), "namespace/scratch");
+
+    let quorum = lab.cluster("quorum").expect("quorum").router();
+    let crd = ok(&k, &["--context", "quorum", "apply", "-f", &crd_path()]).await;
+    assert!(crd.contains("created"), "{crd}");
+    let answer = common::send(
+        &quorum,
+        "POST",
+        "/apis/siterecovery.trilio.io/v1alpha1/namespaces/default/protectionrequests",
+        &[("content-type", "application/vnd.kubernetes.protobuf")],
+        "k8s\0",
+    )
+    .await;
+    assert_eq!(answer.status, 415, "{}", answer.body);
+    assert_eq!(
+        answer.json()["message"],
+        "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf"
+    );
+}
