@@ -138,6 +138,8 @@ pub struct Context {
     deadlines: Mutex<HashMap<ObjectRef<ProtectionRequest>, jiff::Timestamp>>,
     /// Per request (uid), the versions its last writes replaced: see [`Acted`].
     acted: OwnWrites,
+    /// DRBDVolume writes the caches may not show yet: see [`VolumeWrites`].
+    volume_writes: VolumeWrites,
 }
 
 /// The resourceVersions of the request and of its VM that a reconcile decided from and then
@@ -228,6 +230,134 @@ impl OwnWrites {
     }
 }
 
+/// A DRBDVolume: cluster, namespace, name.
+type VolumeKey = (String, String, String);
+
+/// What the controller last wrote to a DRBDVolume.
+#[derive(Clone, Debug, PartialEq)]
+enum Written {
+    /// Created it, at this instant.
+    Created(std::time::Instant),
+    /// Wrote `status` (a quorum copy, as sent: times in whole seconds, as on the wire), making
+    /// version `latest`: the last of a run of status writes that replaced each of the versions
+    /// in `replaced` (the versions the cache showed and the versions the earlier writes of the
+    /// run made). A cache showing any of them is behind.
+    Status {
+        replaced: Vec<Option<String>>,
+        latest: Option<String>,
+        status: serde_json::Value,
+    },
+}
+
+/// The controller's own DRBDVolume writes that its caches may not show yet. Caches trail
+/// writes by milliseconds; a reconcile woken meanwhile (a side copy's status changed) decides
+/// from the cache and would create a copy it just created (409) or write a quorum status it
+/// just wrote (a PATCH that changes nothing). Such a write is skipped: a create for
+/// [`CATCH_UP`] after the last one (so a copy deleted before the cache ever showed it is made
+/// again), a status write while the cache still shows the version the same status replaced.
+/// In memory only: after a restart every write is decided from the caches afresh.
+#[derive(Default)]
+struct VolumeWrites(Mutex<HashMap<VolumeKey, Written>>);
+
+impl VolumeWrites {
+    /// Whether a create of this volume is one the controller already made within [`CATCH_UP`].
+    fn recently_created(&self, key: &VolumeKey, now: std::time::Instant) -> bool {
+        let Ok(mut written) = self.0.lock() else {
+            return false;
+        };
+        match written.get(key) {
+            Some(Written::Created(at)) if now.duration_since(*at) < CATCH_UP => true,
+            Some(Written::Created(_)) => {
+                written.remove(key);
+                false
+            }
+            _ => false,
+        }
+    }
+
+    fn created(&self, key: VolumeKey, now: std::time::Instant) {
+        if let Ok(mut written) = self.0.lock() {
+            written.retain(
+                |_, w| !matches!(w, Written::Created(at) if now.duration_since(*at) >= CATCH_UP),
+            );
+            written.insert(key, Written::Created(now));
+        }
+    }
+
+    /// Whether writing `status` (as sent) would change nothing. While the cache still shows a
+    /// version (`cached`) that the controller's own status writes replaced, the last of those
+    /// writes is what the quorum copy holds; otherwise the cache (`cached_status`) is.
+    fn status_unchanged(
+        &self,
+        key: &VolumeKey,
+        cached: Option<&str>,
+        cached_status: &serde_json::Value,
+        status: &serde_json::Value,
+    ) -> bool {
+        let Ok(mut written) = self.0.lock() else {
+            return false;
+        };
+        match written.get(key) {
+            Some(Written::Status {
+                replaced,
+                status: last,
+                ..
+            }) if replaced.iter().any(|r| r.as_deref() == cached) => *last == *status,
+            Some(Written::Status { .. }) => {
+                // The cache shows the last write, or someone else's: it decides.
+                written.remove(key);
+                *cached_status == *status
+            }
+            _ => *cached_status == *status,
+        }
+    }
+
+    /// A status write succeeded: decided from the cached version `cached`, it made `made`.
+    fn status_written(
+        &self,
+        key: VolumeKey,
+        cached: Option<String>,
+        made: Option<String>,
+        status: serde_json::Value,
+    ) {
+        let Ok(mut written) = self.0.lock() else {
+            return;
+        };
+        match written.get_mut(&key) {
+            Some(Written::Status {
+                replaced,
+                latest,
+                status: last,
+            }) => {
+                for version in [cached, latest.take()] {
+                    if !replaced.contains(&version) {
+                        replaced.push(version);
+                    }
+                }
+                *latest = made;
+                *last = status;
+            }
+            _ => {
+                written.insert(
+                    key,
+                    Written::Status {
+                        replaced: vec![cached],
+                        latest: made,
+                        status,
+                    },
+                );
+            }
+        }
+    }
+
+    /// The volume is gone.
+    fn deleted(&self, key: &VolumeKey) {
+        if let Ok(mut written) = self.0.lock() {
+            written.remove(key);
+        }
+    }
+}
+
 fn key(pr: &ProtectionRequest) -> String {
     format!("{}/{}", pr.namespace().unwrap_or_default(), pr.name_any())
 }
@@ -289,6 +419,7 @@ pub async fn run(client: Client, config: Config, metrics: Arc<Metrics>) {
         failures: Mutex::new(HashMap::new()),
         deadlines: Mutex::new(HashMap::new()),
         acted: OwnWrites::default(),
+        volume_writes: VolumeWrites::default(),
     });
     let due = config
         .clock
@@ -578,7 +709,7 @@ async fn apply(pr: Arc<ProtectionRequest>, ctx: Arc<Context>) -> Result<Action, 
     {
         ports.insert(uid, (pr.namespace().unwrap_or_default(), port));
     }
-    execute(
+    let skipped = execute(
         &pr,
         &ctx,
         primary.as_deref(),
@@ -587,9 +718,12 @@ async fn apply(pr: Arc<ProtectionRequest>, ctx: Arc<Context>) -> Result<Action, 
         &plan.writes,
     )
     .await?;
-    let after = plan
+    let mut after = plan
         .requeue_after
         .map_or(SAFETY_REQUEUE, |a| a.min(SAFETY_REQUEUE));
+    if skipped {
+        after = after.min(CATCH_UP);
+    }
     if let Ok(mut deadlines) = ctx.deadlines.lock() {
         deadlines.insert(ObjectRef::from_obj(&*pr), ctx.clock.deadline(after));
     }
@@ -865,7 +999,9 @@ fn tolerate(result: Result<(), kube::Error>, codes: &[u16]) -> Result<(), kube::
     }
 }
 
-/// Execute the plan's writes in order, stopping at the first failure.
+/// Execute the plan's writes in order, stopping at the first failure. Returns whether a write
+/// was skipped because the caches did not show the controller's own earlier write yet
+/// ([`VolumeWrites`]): the request should then be looked at again within [`CATCH_UP`].
 async fn execute(
     pr: &ProtectionRequest,
     ctx: &Context,
@@ -873,7 +1009,12 @@ async fn execute(
     dr: Option<&WorkloadCluster>,
     facts: &Facts,
     writes: &[Write],
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
+    let mut skipped = false;
+    let mut skip = |what: &str, cluster: &str| {
+        debug!(request = %key(pr), %cluster, "skipping {what}: the cache does not show the controller's own write yet");
+        skipped = true;
+    };
     // The VM version the next VM patch replaces: the one the plan was decided from, then the
     // one each patch returned.
     let mut vm_version = vm_version(facts).flatten();
@@ -886,8 +1027,20 @@ async fn execute(
     for w in writes {
         let (action, cluster, result) = match w {
             Write::CreateQuorumVolume(v) => {
+                let volume = ("quorum".to_owned(), ns.clone(), v.name_any());
+                let now = std::time::Instant::now();
+                if ctx.volume_writes.recently_created(&volume, now) {
+                    skip(
+                        &format!("create DRBDVolume {ns}/{}", v.name_any()),
+                        "quorum",
+                    );
+                    continue;
+                }
                 let api: Api<DRBDVolume> = Api::namespaced(ctx.client.clone(), &ns);
                 let r = api.create(&PostParams::default(), v).await.map(|_| ());
+                if r.is_ok() {
+                    ctx.volume_writes.created(volume, now);
+                }
                 (
                     format!("create DRBDVolume {ns}/{}", v.name_any()),
                     "quorum".to_owned(),
@@ -899,6 +1052,15 @@ async fn execute(
                     continue;
                 };
                 let vns = volume.namespace().unwrap_or_default();
+                let written = (c.name.clone(), vns.clone(), volume.name_any());
+                let now = std::time::Instant::now();
+                if ctx.volume_writes.recently_created(&written, now) {
+                    skip(
+                        &format!("create DRBDVolume {vns}/{}", volume.name_any()),
+                        &c.name,
+                    );
+                    continue;
+                }
                 if *side == Side::Dr && !c.has_namespace(&vns) {
                     // The DR cluster may not have the VM's namespace yet.
                     let namespaces: Api<Namespace> = Api::all(c.client.clone());
@@ -917,6 +1079,9 @@ async fn execute(
                 }
                 let api: Api<DRBDVolume> = Api::namespaced(c.client.clone(), &vns);
                 let r = api.create(&PostParams::default(), volume).await.map(|_| ());
+                if r.is_ok() {
+                    ctx.volume_writes.created(written, now);
+                }
                 if matches!(&r, Err(kube::Error::Api(e)) if e.code == 404) {
                     // The namespace went meanwhile: ensure it again next time.
                     c.namespace_exists(&vns, false);
@@ -949,12 +1114,38 @@ async fn execute(
                 )
             }
             Write::UpdateQuorumStatus { name, status } => {
+                let volume = ("quorum".to_owned(), ns.clone(), name.clone());
+                // The cache now, which may be newer than the one the plan was decided from.
+                let now = ctx.quorum_volumes.get(&ObjectRef::new(name).within(&ns));
+                let cached = now
+                    .as_ref()
+                    .and_then(|v| v.metadata.resource_version.clone());
+                let cached_status = json!(now.as_ref().and_then(|v| v.status.as_ref()));
+                // Compared as sent: a condition time set now has nanoseconds in memory but
+                // whole seconds on the wire.
+                let sent = json!(status);
+                if ctx.volume_writes.status_unchanged(
+                    &volume,
+                    cached.as_deref(),
+                    &cached_status,
+                    &sent,
+                ) {
+                    skip(&format!("write status of DRBDVolume {ns}/{name}"), "quorum");
+                    continue;
+                }
                 let api: Api<DRBDVolume> = Api::namespaced(ctx.client.clone(), &ns);
-                let patch = Patch::Merge(json!({"status": status}));
+                let patch = Patch::Merge(json!({"status": sent}));
                 let r = api
                     .patch_status(name, &PatchParams::default(), &patch)
                     .await
-                    .map(|_| ());
+                    .map(|written| {
+                        ctx.volume_writes.status_written(
+                            volume,
+                            cached,
+                            written.metadata.resource_version,
+                            sent,
+                        );
+                    });
                 (
                     format!("write status of DRBDVolume {ns}/{name}"),
                     "quorum".to_owned(),
@@ -1000,6 +1191,8 @@ async fn execute(
                 let Some(c) = side_cluster(*side) else {
                     continue;
                 };
+                ctx.volume_writes
+                    .deleted(&(c.name.clone(), namespace.clone(), name.clone()));
                 let api: Api<DRBDVolume> = Api::namespaced(c.client.clone(), namespace);
                 let r = api.delete(name, &DeleteParams::default()).await.map(|_| ());
                 (
@@ -1009,6 +1202,8 @@ async fn execute(
                 )
             }
             Write::DeleteQuorumVolume { name } => {
+                ctx.volume_writes
+                    .deleted(&("quorum".to_owned(), ns.clone(), name.clone()));
                 let api: Api<DRBDVolume> = Api::namespaced(ctx.client.clone(), &ns);
                 let r = api.delete(name, &DeleteParams::default()).await.map(|_| ());
                 (
@@ -1024,7 +1219,7 @@ async fn execute(
             source,
         })?;
     }
-    Ok(())
+    Ok(skipped)
 }
 
 #[cfg(test)]
@@ -1168,5 +1363,133 @@ mod tests {
             !w.behind("u", None, Some(Some("20"))),
             "forgotten with the request"
         );
+    }
+
+    fn volume(name: &str) -> VolumeKey {
+        ("cluster1".into(), "production".into(), name.into())
+    }
+
+    #[test]
+    fn a_create_is_skipped_only_within_the_catch_up_window_after_the_last_one() {
+        let w = VolumeWrites::default();
+        let t0 = std::time::Instant::now();
+        assert!(!w.recently_created(&volume("a"), t0), "never created");
+        w.created(volume("a"), t0);
+        assert!(w.recently_created(&volume("a"), t0 + Duration::from_secs(1)));
+        assert!(!w.recently_created(&volume("b"), t0), "per volume");
+        assert!(
+            !w.recently_created(&volume("a"), t0 + CATCH_UP),
+            "created again once the window is over: the copy may have been deleted meanwhile"
+        );
+        w.created(volume("a"), t0);
+        w.deleted(&volume("a"));
+        assert!(
+            !w.recently_created(&volume("a"), t0),
+            "the controller deleted it"
+        );
+    }
+
+    #[test]
+    fn a_status_write_is_skipped_while_the_cache_shows_a_version_the_last_writes_replaced() {
+        let w = VolumeWrites::default();
+        let none = json!(null);
+        let (connecting, connected) = (
+            json!({"connectionState": "Connecting"}),
+            json!({"connectionState": "Connected"}),
+        );
+        assert!(!w.status_unchanged(&volume("a"), Some("7"), &none, &connecting));
+        // Two writes in a row, the cache still at 7: 7 → 8 (Connecting), 8 → 9 (Connected).
+        w.status_written(
+            volume("a"),
+            Some("7".into()),
+            Some("8".into()),
+            connecting.clone(),
+        );
+        assert!(w.status_unchanged(&volume("a"), Some("7"), &none, &connecting));
+        assert!(
+            !w.status_unchanged(&volume("a"), Some("7"), &none, &connected),
+            "another status is written"
+        );
+        w.status_written(
+            volume("a"),
+            Some("7".into()),
+            Some("9".into()),
+            connected.clone(),
+        );
+        for cached in ["7", "8"] {
+            assert!(
+                w.status_unchanged(&volume("a"), Some(cached), &none, &connected),
+                "{cached}: behind the last write"
+            );
+            assert!(
+                !w.status_unchanged(&volume("a"), Some(cached), &none, &connecting),
+                "{cached}: not the last status"
+            );
+        }
+        assert!(
+            !w.status_unchanged(&volume("b"), Some("7"), &none, &connected),
+            "per volume"
+        );
+        assert!(
+            !w.status_unchanged(&volume("a"), Some("9"), &none, &connected),
+            "the cache shows the last write: it decides"
+        );
+        assert!(
+            !w.status_unchanged(&volume("a"), Some("8"), &none, &connected),
+            "and the record is gone"
+        );
+    }
+
+    #[test]
+    fn a_status_write_is_skipped_when_the_cache_already_shows_it() {
+        // The plan was decided from an older cache; by the time it runs the cache shows the
+        // status it would write.
+        let w = VolumeWrites::default();
+        let connected = json!({"connectionState": "Connected"});
+        assert!(w.status_unchanged(&volume("a"), Some("9"), &connected, &connected));
+        assert!(!w.status_unchanged(
+            &volume("a"),
+            Some("9"),
+            &json!({"connectionState": "Connecting"}),
+            &connected
+        ));
+        // But not while the cache is behind the controller's own writes: then the last write
+        // is what the copy holds.
+        let connecting = json!({"connectionState": "Connecting"});
+        w.status_written(volume("a"), Some("9".into()), Some("10".into()), connecting);
+        assert!(!w.status_unchanged(&volume("a"), Some("9"), &connected, &connected));
+    }
+
+    #[test]
+    fn a_condition_time_is_compared_as_sent_in_whole_seconds() {
+        // What the executor compares: the status as sent. A Replicating condition set again from
+        // a stale cache gets a new time that differs in nanoseconds only.
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+        use protect_api::{Condition, ConditionStatus, DRBDVolumeStatus, set_condition};
+        let at = |nanos: i128| {
+            let mut s = DRBDVolumeStatus::default();
+            let when = jiff::Timestamp::from_nanosecond(1_795_550_000_000_000_000 + nanos)
+                .expect("a time");
+            set_condition(
+                &mut s.conditions,
+                Condition::new("Replicating", ConditionStatus::True, "Connected", "ok"),
+                Time(when),
+            );
+            s
+        };
+        assert_ne!(at(1_000), at(2_000), "in memory they differ");
+        assert_eq!(
+            json!(at(1_000)),
+            json!(at(2_000)),
+            "on the wire they do not"
+        );
+        let w = VolumeWrites::default();
+        w.status_written(
+            volume("a"),
+            Some("7".into()),
+            Some("8".into()),
+            json!(at(1_000)),
+        );
+        assert!(w.status_unchanged(&volume("a"), Some("7"), &json!(null), &json!(at(2_000))));
     }
 }
