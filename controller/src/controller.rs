@@ -233,8 +233,19 @@ impl OwnWrites {
 /// A DRBDVolume: cluster, namespace, name.
 type VolumeKey = (String, String, String);
 
+/// Whether a quorum status write is needed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StatusCheck {
+    /// It changes the copy.
+    Write,
+    /// The copy holds it: the controller's own last write, which the cache does not show yet.
+    Behind,
+    /// The copy holds it, as the cache shows.
+    Held,
+}
+
 /// What the controller last wrote to a DRBDVolume.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 enum Written {
     /// Created it, at this instant.
     Created(std::time::Instant),
@@ -254,8 +265,10 @@ enum Written {
 /// from the cache and would create a copy it just created (409) or write a quorum status it
 /// just wrote (a PATCH that changes nothing). Such a write is skipped: a create for
 /// [`CATCH_UP`] after the last one (so a copy deleted before the cache ever showed it is made
-/// again), a status write while the cache still shows the version the same status replaced.
-/// In memory only: after a restart every write is decided from the caches afresh.
+/// again); a status write while the cache still shows a version the controller's status writes
+/// replaced and the status is the last one written, or when the cache, read again just before
+/// writing, already holds it. In memory only: after a restart every write is decided from the
+/// caches afresh.
 #[derive(Default)]
 struct VolumeWrites(Mutex<HashMap<VolumeKey, Written>>);
 
@@ -287,28 +300,39 @@ impl VolumeWrites {
     /// Whether writing `status` (as sent) would change nothing. While the cache still shows a
     /// version (`cached`) that the controller's own status writes replaced, the last of those
     /// writes is what the quorum copy holds; otherwise the cache (`cached_status`) is.
-    fn status_unchanged(
+    fn status_check(
         &self,
         key: &VolumeKey,
         cached: Option<&str>,
         cached_status: &serde_json::Value,
         status: &serde_json::Value,
-    ) -> bool {
+    ) -> StatusCheck {
+        let held_by_cache = if *cached_status == *status {
+            StatusCheck::Held
+        } else {
+            StatusCheck::Write
+        };
         let Ok(mut written) = self.0.lock() else {
-            return false;
+            return held_by_cache;
         };
         match written.get(key) {
             Some(Written::Status {
                 replaced,
                 status: last,
                 ..
-            }) if replaced.iter().any(|r| r.as_deref() == cached) => *last == *status,
+            }) if replaced.iter().any(|r| r.as_deref() == cached) => {
+                if *last == *status {
+                    StatusCheck::Behind
+                } else {
+                    StatusCheck::Write
+                }
+            }
             Some(Written::Status { .. }) => {
                 // The cache shows the last write, or someone else's: it decides.
                 written.remove(key);
-                *cached_status == *status
+                held_by_cache
             }
-            _ => *cached_status == *status,
+            _ => held_by_cache,
         }
     }
 
@@ -1116,22 +1140,26 @@ async fn execute(
             Write::UpdateQuorumStatus { name, status } => {
                 let volume = ("quorum".to_owned(), ns.clone(), name.clone());
                 // The cache now, which may be newer than the one the plan was decided from.
-                let now = ctx.quorum_volumes.get(&ObjectRef::new(name).within(&ns));
-                let cached = now
+                let current = ctx.quorum_volumes.get(&ObjectRef::new(name).within(&ns));
+                let cached = current
                     .as_ref()
                     .and_then(|v| v.metadata.resource_version.clone());
-                let cached_status = json!(now.as_ref().and_then(|v| v.status.as_ref()));
+                let cached_status = json!(current.as_ref().and_then(|v| v.status.as_ref()));
                 // Compared as sent: a condition time set now has nanoseconds in memory but
                 // whole seconds on the wire.
                 let sent = json!(status);
-                if ctx.volume_writes.status_unchanged(
+                match ctx.volume_writes.status_check(
                     &volume,
                     cached.as_deref(),
                     &cached_status,
                     &sent,
                 ) {
-                    skip(&format!("write status of DRBDVolume {ns}/{name}"), "quorum");
-                    continue;
+                    StatusCheck::Write => {}
+                    StatusCheck::Behind => {
+                        skip(&format!("write status of DRBDVolume {ns}/{name}"), "quorum");
+                        continue;
+                    }
+                    StatusCheck::Held => continue,
                 }
                 let api: Api<DRBDVolume> = Api::namespaced(ctx.client.clone(), &ns);
                 let patch = Patch::Merge(json!({"status": sent}));
@@ -1391,13 +1419,16 @@ mod tests {
 
     #[test]
     fn a_status_write_is_skipped_while_the_cache_shows_a_version_the_last_writes_replaced() {
+        use StatusCheck::{Behind, Write};
         let w = VolumeWrites::default();
-        let none = json!(null);
+        let check = |name: &str, cached: &str, status: &serde_json::Value| {
+            w.status_check(&volume(name), Some(cached), &json!(null), status)
+        };
         let (connecting, connected) = (
             json!({"connectionState": "Connecting"}),
             json!({"connectionState": "Connected"}),
         );
-        assert!(!w.status_unchanged(&volume("a"), Some("7"), &none, &connecting));
+        assert_eq!(check("a", "7", &connecting), Write);
         // Two writes in a row, the cache still at 7: 7 → 8 (Connecting), 8 → 9 (Connected).
         w.status_written(
             volume("a"),
@@ -1405,11 +1436,8 @@ mod tests {
             Some("8".into()),
             connecting.clone(),
         );
-        assert!(w.status_unchanged(&volume("a"), Some("7"), &none, &connecting));
-        assert!(
-            !w.status_unchanged(&volume("a"), Some("7"), &none, &connected),
-            "another status is written"
-        );
+        assert_eq!(check("a", "7", &connecting), Behind);
+        assert_eq!(check("a", "7", &connected), Write, "another status");
         w.status_written(
             volume("a"),
             Some("7".into()),
@@ -1417,27 +1445,20 @@ mod tests {
             connected.clone(),
         );
         for cached in ["7", "8"] {
-            assert!(
-                w.status_unchanged(&volume("a"), Some(cached), &none, &connected),
-                "{cached}: behind the last write"
-            );
-            assert!(
-                !w.status_unchanged(&volume("a"), Some(cached), &none, &connecting),
-                "{cached}: not the last status"
+            assert_eq!(check("a", cached, &connected), Behind, "{cached}");
+            assert_eq!(
+                check("a", cached, &connecting),
+                Write,
+                "{cached}: not the last"
             );
         }
-        assert!(
-            !w.status_unchanged(&volume("b"), Some("7"), &none, &connected),
-            "per volume"
-        );
-        assert!(
-            !w.status_unchanged(&volume("a"), Some("9"), &none, &connected),
+        assert_eq!(check("b", "7", &connected), Write, "per volume");
+        assert_eq!(
+            check("a", "9", &connected),
+            Write,
             "the cache shows the last write: it decides"
         );
-        assert!(
-            !w.status_unchanged(&volume("a"), Some("8"), &none, &connected),
-            "and the record is gone"
-        );
+        assert_eq!(check("a", "8", &connected), Write, "and the record is gone");
     }
 
     #[test]
@@ -1446,18 +1467,16 @@ mod tests {
         // status it would write.
         let w = VolumeWrites::default();
         let connected = json!({"connectionState": "Connected"});
-        assert!(w.status_unchanged(&volume("a"), Some("9"), &connected, &connected));
-        assert!(!w.status_unchanged(
-            &volume("a"),
-            Some("9"),
-            &json!({"connectionState": "Connecting"}),
-            &connected
-        ));
+        let connecting = json!({"connectionState": "Connecting"});
+        let check = |cached_status: &serde_json::Value| {
+            w.status_check(&volume("a"), Some("9"), cached_status, &connected)
+        };
+        assert_eq!(check(&connected), StatusCheck::Held);
+        assert_eq!(check(&connecting), StatusCheck::Write);
         // But not while the cache is behind the controller's own writes: then the last write
         // is what the copy holds.
-        let connecting = json!({"connectionState": "Connecting"});
         w.status_written(volume("a"), Some("9".into()), Some("10".into()), connecting);
-        assert!(!w.status_unchanged(&volume("a"), Some("9"), &connected, &connected));
+        assert_eq!(check(&connected), StatusCheck::Write);
     }
 
     #[test]
@@ -1490,6 +1509,9 @@ mod tests {
             Some("8".into()),
             json!(at(1_000)),
         );
-        assert!(w.status_unchanged(&volume("a"), Some("7"), &json!(null), &json!(at(2_000))));
+        assert_eq!(
+            w.status_check(&volume("a"), Some("7"), &json!(null), &json!(at(2_000))),
+            StatusCheck::Behind
+        );
     }
 }
