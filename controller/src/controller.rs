@@ -36,7 +36,7 @@ use crate::decide::{Side, Write, decide, decide_cleanup};
 use crate::error::Error;
 use crate::facts::{Facts, Progress, Reach, Settings};
 use crate::metrics::Metrics;
-use crate::workload::{Clusters, Wake, WakeKind, WorkloadCluster};
+use crate::workload::{Clusters, Wake, WakeKind, WorkloadCluster, forget_managed_fields};
 
 /// Field manager of every write the controller makes.
 pub const FIELD_MANAGER: &str = "protect-controller";
@@ -472,12 +472,6 @@ pub async fn run(client: Client, config: Config, metrics: Arc<Metrics>) {
             futures::future::ready(())
         })
         .await;
-}
-
-/// The caches hold no managedFields: nothing reads them, and they are most of the memory of a
-/// cache of small objects.
-fn forget_managed_fields<K: Resource>(o: &mut K) {
-    o.meta_mut().managed_fields = None;
 }
 
 /// Each time the clock jumps, the requests whose deadline it passed.
@@ -1051,13 +1045,11 @@ async fn execute(
     for w in writes {
         let (action, cluster, result) = match w {
             Write::CreateQuorumVolume(v) => {
+                let action = format!("create DRBDVolume {ns}/{}", v.name_any());
                 let volume = ("quorum".to_owned(), ns.clone(), v.name_any());
                 let now = std::time::Instant::now();
                 if ctx.volume_writes.recently_created(&volume, now) {
-                    skip(
-                        &format!("create DRBDVolume {ns}/{}", v.name_any()),
-                        "quorum",
-                    );
+                    skip(&action, "quorum");
                     continue;
                 }
                 let api: Api<DRBDVolume> = Api::namespaced(ctx.client.clone(), &ns);
@@ -1065,24 +1057,18 @@ async fn execute(
                 if r.is_ok() {
                     ctx.volume_writes.created(volume, now);
                 }
-                (
-                    format!("create DRBDVolume {ns}/{}", v.name_any()),
-                    "quorum".to_owned(),
-                    tolerate(r, &[409]),
-                )
+                (action, "quorum".to_owned(), tolerate(r, &[409]))
             }
             Write::CreateSideCopy { side, volume } => {
                 let Some(c) = side_cluster(*side) else {
                     continue;
                 };
                 let vns = volume.namespace().unwrap_or_default();
+                let action = format!("create DRBDVolume {vns}/{}", volume.name_any());
                 let written = (c.name.clone(), vns.clone(), volume.name_any());
                 let now = std::time::Instant::now();
                 if ctx.volume_writes.recently_created(&written, now) {
-                    skip(
-                        &format!("create DRBDVolume {vns}/{}", volume.name_any()),
-                        &c.name,
-                    );
+                    skip(&action, &c.name);
                     continue;
                 }
                 if *side == Side::Dr && !c.has_namespace(&vns) {
@@ -1110,11 +1096,7 @@ async fn execute(
                     // The namespace went meanwhile: ensure it again next time.
                     c.namespace_exists(&vns, false);
                 }
-                (
-                    format!("create DRBDVolume {vns}/{}", volume.name_any()),
-                    c.name.clone(),
-                    tolerate(r, &[409]),
-                )
+                (action, c.name.clone(), tolerate(r, &[409]))
             }
             Write::SetPeerEndpoint {
                 side,
@@ -1138,6 +1120,7 @@ async fn execute(
                 )
             }
             Write::UpdateQuorumStatus { name, status } => {
+                let action = format!("write status of DRBDVolume {ns}/{name}");
                 let volume = ("quorum".to_owned(), ns.clone(), name.clone());
                 // The cache now, which may be newer than the one the plan was decided from.
                 let current = ctx.quorum_volumes.get(&ObjectRef::new(name).within(&ns));
@@ -1156,7 +1139,7 @@ async fn execute(
                 ) {
                     StatusCheck::Write => {}
                     StatusCheck::Behind => {
-                        skip(&format!("write status of DRBDVolume {ns}/{name}"), "quorum");
+                        skip(&action, "quorum");
                         continue;
                     }
                     StatusCheck::Held => continue,
@@ -1174,11 +1157,7 @@ async fn execute(
                             sent,
                         );
                     });
-                (
-                    format!("write status of DRBDVolume {ns}/{name}"),
-                    "quorum".to_owned(),
-                    tolerate(r, &[404]),
-                )
+                (action, "quorum".to_owned(), tolerate(r, &[404]))
             }
             Write::PatchVm { step, patch } => {
                 let Some(c) = primary else { continue };

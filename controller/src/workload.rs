@@ -137,9 +137,10 @@ fn every_change<K: Resource>(o: &K) -> Option<String> {
     o.meta().resource_version.clone()
 }
 
-/// A PVC counts for its [`PvcFacts`], the only thing the decision reads of it.
-fn pvc_facts(p: &PersistentVolumeClaim) -> PvcFacts {
-    PvcFacts::from_pvc(p)
+/// The caches hold no managedFields: nothing reads them, and they are most of the memory of a
+/// cache of small objects.
+pub(crate) fn forget_managed_fields<K: Resource>(o: &mut K) {
+    o.meta_mut().managed_fields = None;
 }
 
 /// Whether a Node carries the `siterecovery.trilio.io/not-ready:NoSchedule` taint, the only
@@ -214,10 +215,9 @@ where
     if let Ok(mut u) = unlisted.lock() {
         u.insert(label);
     }
-    // managedFields are never read and are most of a small object's size: not cached.
     let stream = watcher(api, config)
         .default_backoff()
-        .modify(|o: &mut K| o.meta_mut().managed_fields = None)
+        .modify(forget_managed_fields)
         .reflect(writer);
     tasks.push(tokio::spawn(stream.for_each(move |event| {
         match event {
@@ -358,7 +358,8 @@ impl WorkloadCluster {
             name,
             WakeKind::Pvc,
             "persistentvolumeclaims",
-            pvc_facts,
+            // A PVC counts for its PvcFacts, the only thing the decision reads of it.
+            PvcFacts::from_pvc,
             wake.clone(),
             health.clone(),
             unlisted.clone(),
@@ -748,7 +749,7 @@ mod tests {
 
     #[test]
     fn a_pvc_wakes_only_when_what_the_decision_reads_changes() {
-        let mut f = WakeFilter::new(pvc_facts);
+        let mut f = WakeFilter::new(PvcFacts::from_pvc);
         assert!(f.applied(&pvc("1", "Pending")), "first sight wakes");
         assert!(
             !f.applied(&pvc("2", "Pending")),
