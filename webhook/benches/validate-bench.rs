@@ -25,7 +25,8 @@
 //! docs/webhook-benchmark.md.
 //!
 //! Environment: `BENCH_ROUND_MS` (default 1500) and `BENCH_ROUNDS` (default 6) change the
-//! length of a run; `RUST_LOG` the log filter (default `info,kube=warn`, the Deployment's).
+//! length of a run, `BENCH_HANDLER_REVIEWS` (default 20000) that of the handler-alone loop;
+//! `RUST_LOG` the log filter (default `info,kube=warn`, the Deployment's).
 //! Without `--bench` (`cargo test --benches`) it only prints how to run it.
 
 #![allow(clippy::unwrap_used)]
@@ -53,7 +54,10 @@ use kube::api::{Patch, PatchParams};
 use protect_api::ProtectionRequest;
 use protect_lab_apiserver::world::{PRIMARY, PROTECTION_NAMESPACE, QUORUM, World, WorldOptions};
 use protect_webhook::Facts as _;
+use protect_webhook::admission::parse_review;
 use protect_webhook::cache::ClusterFacts;
+use protect_webhook::facts::VmRef;
+use protect_webhook::review::{Endpoint, review};
 use protect_webhook::server::{Config, Server};
 use protect_webhook::tls::ReloadingCertificate;
 use rustls_pki_types::pem::PemObject as _;
@@ -206,7 +210,13 @@ async fn wait_warm(facts: &ClusterFacts) -> Result<()> {
             if facts.synced()
                 && primary_synced
                 && states.iter().all(|s| s.synced)
-                && facts.requests(PROTECTION_NAMESPACE).len() == EXISTING_REQUESTS
+                && (0..EXISTING_REQUESTS).all(|i| {
+                    let vm = VmRef {
+                        namespace: "production".to_owned(),
+                        name: format!("vm-{i:03}"),
+                    };
+                    facts.requests_for(PROTECTION_NAMESPACE, &vm).len() == 1
+                })
             {
                 return;
             }
@@ -501,6 +511,37 @@ fn env_number(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// The handler without HTTP or TLS, on the warm caches: `review` (read, decide, answer) and,
+/// of that, reading the body alone, in µs per review. Serial, on one thread, so the figures
+/// are CPU time per review; they say how much of the server's cost is the webhook's own.
+async fn handler_alone(facts: &ClusterFacts, client_body: impl Fn(u64) -> Bytes) -> Result<()> {
+    let n = env_number("BENCH_HANDLER_REVIEWS", 20_000);
+    let bodies: Vec<Bytes> = (0..n).map(&client_body).collect();
+    let mut answered = 0usize;
+    let started = Instant::now();
+    for body in &bodies {
+        let reply = review(Endpoint::Validate, body, facts).await;
+        answered += usize::from(reply.outcome.verdict == "allowed");
+    }
+    let handler = started.elapsed();
+    ensure!(
+        answered == bodies.len(),
+        "the handler did not allow every review"
+    );
+    let started = Instant::now();
+    for body in &bodies {
+        std::hint::black_box(parse_review(body).ok());
+    }
+    let parse = started.elapsed();
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
+    println!(
+        "handler alone (no HTTP, no TLS, one thread): {:.1} µs per review, of which reading the body {:.1} µs",
+        per(handler),
+        per(parse)
+    );
+    Ok(())
+}
+
 /// The servers' side, running on its own runtime.
 struct Servers {
     world: World,
@@ -548,6 +589,11 @@ async fn start_servers() -> Result<Servers> {
         let _ = stopped.await;
     }));
     wait_warm(&facts).await?;
+    let (before, after) = example_1_review();
+    handler_alone(&facts, |n| {
+        Bytes::from(format!("{before}00000000-0000-4000-8000-{n:012x}{after}"))
+    })
+    .await?;
     let floor_addr = start_floor(dir.path()).await?;
     Ok(Servers {
         world,
