@@ -4,6 +4,7 @@
 //! Every verdict carries a message a user can act on; webhook and controller print them
 //! verbatim, so the wording is tested.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -148,8 +149,8 @@ fn describe(policy: &DRBDReplicationPolicy) -> (String, String, String) {
 /// # Errors
 /// No policy at all, none for the source cluster, several for it, or several and no source
 /// cluster given; each error names the cluster and the policies that exist.
-pub fn select_policy<'p>(
-    policies: &'p [DRBDReplicationPolicy],
+pub fn select_policy<'p, P: Borrow<DRBDReplicationPolicy>>(
+    policies: &'p [P],
     source_cluster: Option<&str>,
 ) -> Result<&'p DRBDReplicationPolicy, PolicySelectionError> {
     if policies.is_empty() {
@@ -157,23 +158,23 @@ pub fn select_policy<'p>(
             source_cluster: source_cluster.map(str::to_owned),
         });
     }
+    let all = || policies.iter().map(Borrow::borrow);
     let Some(cluster) = source_cluster else {
         return match policies {
-            [only] => Ok(only),
+            [only] => Ok(only.borrow()),
             _ => Err(PolicySelectionError::SourceClusterRequired {
-                available: policies.iter().map(describe).collect(),
+                available: all().map(describe).collect(),
             }),
         };
     };
-    let matching: Vec<&DRBDReplicationPolicy> = policies
-        .iter()
+    let matching: Vec<&DRBDReplicationPolicy> = all()
         .filter(|p| p.spec.primary_cluster == cluster)
         .collect();
     match matching.as_slice() {
         [one] => Ok(one),
         [] => Err(PolicySelectionError::NoMatch {
             source_cluster: cluster.to_owned(),
-            available: policies.iter().map(describe).collect(),
+            available: all().map(describe).collect(),
         }),
         several => Err(PolicySelectionError::Ambiguous {
             source_cluster: cluster.to_owned(),

@@ -1,9 +1,10 @@
 //! The AdmissionReview wire format (admission.k8s.io/v1): reading a review defensively and
 //! writing the answer exactly as kube-apiserver expects it.
 //!
-//! The request side is parsed by hand from a `serde_json::Value` so that a malformed review
-//! still yields its `uid` when it has one: the apiserver can then show our message instead of a
-//! decoding failure. The response side is our own type because the shape matters: no `patch` or
+//! A well-formed review is read in two passes that build no tree, its objects kept as their
+//! JSON text ([`ObjectJson`]) for each rule to read what it needs. Any other body is parsed by
+//! hand from a `serde_json::Value` so that a malformed review still yields its `uid` when it has
+//! one: the apiserver can then show our message instead of a decoding failure. The response side is our own type because the shape matters: no `patch` or
 //! `patchType` unless there is a patch, no `status` on an allowed review, `warnings` only when
 //! there are some.
 
@@ -76,20 +77,66 @@ pub struct AdmissionRequest {
     pub operation: Operation,
     /// The new object (null on DELETE).
     #[serde(default)]
-    pub object: Option<Value>,
+    pub object: Option<ObjectJson>,
     /// The old object (null on CREATE).
     #[serde(default)]
-    pub old_object: Option<Value>,
+    pub old_object: Option<ObjectJson>,
     /// A dry run: no side effects (this webhook has none anyway).
     #[serde(default)]
     pub dry_run: Option<bool>,
 }
 
+/// An object of a review (`object`, `oldObject`) as the JSON text the apiserver sent. Each
+/// rule reads what it needs from it — a typed struct, or a `Value` — so that no review pays to
+/// build parts that no rule reads.
+///
+/// The text always reads as a `Value`: the fast path checks the whole body as `Value` would,
+/// and the `Value` path writes the text from a `Value`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(transparent)]
+pub struct ObjectJson(Box<serde_json::value::RawValue>);
+
+impl ObjectJson {
+    /// The JSON text.
+    pub fn text(&self) -> &str {
+        self.0.get()
+    }
+
+    /// Read the object into `T`.
+    ///
+    /// # Errors
+    /// When the object does not have the shape of `T`.
+    pub fn decode<'a, T: Deserialize<'a>>(&'a self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.0.get())
+    }
+
+    /// The object as a `Value`, for the rules that read it field by field.
+    ///
+    /// # Errors
+    /// Never for an object of a parsed review (see the type's documentation).
+    pub fn value(&self) -> Result<Value, serde_json::Error> {
+        self.decode()
+    }
+}
+
+/// Two objects are equal when they are the same JSON value, however written.
+impl PartialEq for ObjectJson {
+    fn eq(&self, other: &Self) -> bool {
+        match (self.value(), other.value()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => self.text() == other.text(),
+        }
+    }
+}
+
 impl AdmissionRequest {
     /// `namespace/name`, or just the name for cluster-scoped objects, for messages.
     pub fn object_ref(&self) -> String {
+        // Only a create with generateName has no name (rare): read the object for it then.
+        let object;
         let name = if self.name.is_empty() {
-            self.object
+            object = self.object.as_ref().and_then(|o| o.value().ok());
+            object
                 .as_ref()
                 .and_then(|o| {
                     o.pointer("/metadata/name")
@@ -170,74 +217,61 @@ pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest, UnreadableReview> {
     }
 }
 
-/// The fields of a review no rule reads. serde's `flatten` collects them, parsing each as
-/// `serde_json::Value` would (every string decoded and checked — UTF-8, escapes, surrogates —
-/// every number range-checked, the same depth limit); then they are dropped.
-struct Unread;
+/// Any JSON value, checked as `serde_json::Value` would read it — every string decoded and
+/// checked (UTF-8, escapes, surrogate pairs), every number range-checked, the same depth
+/// limit — with nothing built: reading a body into `Checked` succeeds exactly when reading it
+/// into a `Value` does.
+struct Checked;
 
-impl<'de> Deserialize<'de> for Unread {
+impl<'de> Deserialize<'de> for Checked {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Entries;
-        impl<'de> serde::de::Visitor<'de> for Entries {
-            type Value = Unread;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("the other fields of a map")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Unread, A::Error> {
-                while map
-                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-                    .is_some()
-                {}
-                Ok(Unread)
-            }
-        }
-        deserializer.deserialize_map(Entries)
+        deserializer.deserialize_any(CheckedVisitor)
     }
 }
 
-/// [`AdmissionRequest`] as the fast path reads it: the same fields with the same serde
-/// attributes, plus the fields no rule reads.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FastRequest {
-    uid: String,
-    kind: FastKind,
-    #[serde(default)]
-    sub_resource: Option<String>,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    namespace: Option<String>,
-    operation: Operation,
-    #[serde(default)]
-    object: Option<Value>,
-    #[serde(default)]
-    old_object: Option<Value>,
-    #[serde(default)]
-    dry_run: Option<bool>,
-    #[serde(flatten)]
-    _unread: Unread,
-}
+struct CheckedVisitor;
 
-/// [`GroupVersionKind`] as the fast path reads it.
-#[derive(Deserialize)]
-struct FastKind {
-    #[serde(default)]
-    group: String,
-    #[serde(default)]
-    version: String,
-    kind: String,
-    #[serde(flatten)]
-    _unread: Unread,
+impl<'de> serde::de::Visitor<'de> for CheckedVisitor {
+    type Value = Checked;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_unit<E>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        while map.next_entry::<Checked, Checked>()?.is_some() {}
+        Ok(Checked)
+    }
 }
 
 /// The fast path: `None` unless the body is a JSON object that `serde_json::Value` would
 /// accept, with apiVersion admission.k8s.io/v1, kind AdmissionReview and a request with a
-/// non-empty uid, read without any duplicate field (the `Value` path keeps the last one). One
-/// pass: the parts no rule reads are checked and dropped rather than built into a `Value`.
+/// non-empty uid, read without any duplicate field (the `Value` path keeps the last one).
+///
+/// Two passes, neither building a tree: the whole body is checked as `Value` would check it
+/// (UTF-8 at once, then [`Checked`]), then read straight into [`AdmissionRequest`], the parts no
+/// rule reads skipped and the objects kept as their JSON text.
 fn parse_well_formed(body: &[u8]) -> Option<AdmissionRequest> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -246,52 +280,21 @@ fn parse_well_formed(body: &[u8]) -> Option<AdmissionRequest> {
         api_version: std::borrow::Cow<'a, str>,
         #[serde(borrow)]
         kind: std::borrow::Cow<'a, str>,
-        request: FastRequest,
-        #[serde(flatten)]
-        _unread: Unread,
+        request: AdmissionRequest,
     }
     // Only a JSON object is a review (the `Value` path calls anything else NotAnObject).
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return None;
     }
-    let review: WellFormed<'_> = serde_json::from_slice(body).ok()?;
+    // UTF-8 checked once for the whole body, not string by string: bytes that are not UTF-8
+    // can only be inside a string in a body `Value` reads, which it refuses.
+    let body = std::str::from_utf8(body).ok()?;
+    serde_json::from_str::<Checked>(body).ok()?;
+    let review: WellFormed<'_> = serde_json::from_str(body).ok()?;
     if review.api_version != API_VERSION || review.kind != KIND || review.request.uid.is_empty() {
         return None;
     }
-    let FastRequest {
-        uid,
-        kind:
-            FastKind {
-                group,
-                version,
-                kind,
-                _unread,
-            },
-        sub_resource,
-        name,
-        namespace,
-        operation,
-        object,
-        old_object,
-        dry_run,
-        _unread: _,
-    } = review.request;
-    // A struct literal, so that a field added to AdmissionRequest must be added here too.
-    Some(AdmissionRequest {
-        uid,
-        kind: GroupVersionKind {
-            group,
-            version,
-            kind,
-        },
-        sub_resource,
-        name,
-        namespace,
-        operation,
-        object,
-        old_object,
-        dry_run,
-    })
+    Some(review.request)
 }
 
 /// [`parse_review`] through `serde_json::Value`: every body, with the reason it is unreadable.
@@ -473,6 +476,25 @@ mod tests {
                 "{file} #{n}"
             );
         }
+    }
+
+    #[test]
+    fn objects_are_kept_as_sent_and_equal_when_they_are_the_same_json() {
+        let object = |text: &str| serde_json::from_str::<ObjectJson>(text).unwrap();
+        let sent = object(r#"{ "metadata": {"name": "a"}, "n": 1.5e-3 }"#);
+        assert_eq!(sent.text(), r#"{ "metadata": {"name": "a"}, "n": 1.5e-3 }"#);
+        assert_eq!(sent, object(r#"{"n":0.0015,"metadata":{"name":"a"}}"#));
+        assert_ne!(sent, object(r#"{"metadata":{"name":"b"},"n":0.0015}"#));
+        assert_eq!(
+            sent.value().unwrap(),
+            serde_json::json!({"metadata": {"name": "a"}, "n": 0.0015})
+        );
+        // The `Value` path writes the object from its `Value`.
+        let through_value: AdmissionRequest = serde_json::from_value(serde_json::json!({
+            "uid": "u", "kind": {"kind": "X"}, "operation": "CREATE",
+            "object": {"metadata": {"name": "a"}, "n": 0.0015}}))
+        .unwrap();
+        assert_eq!(through_value.object, Some(sent));
     }
 
     #[test]

@@ -532,28 +532,21 @@ fn humane(d: Duration) -> String {
 }
 
 impl Facts for ClusterFacts {
-    fn policies(&self, namespace: &str) -> Vec<DRBDReplicationPolicy> {
-        let mut found: Vec<DRBDReplicationPolicy> = self
+    fn policies(&self, namespace: &str) -> Vec<Arc<DRBDReplicationPolicy>> {
+        let mut found = self
             .policies
             .store
-            .state()
-            .iter()
-            .filter(|p| p.metadata.namespace.as_deref() == Some(namespace))
-            .map(|p| (**p).clone())
-            .collect();
+            .state_filter(|p| p.metadata.namespace.as_deref() == Some(namespace));
         // Stable order, so messages listing policies do not depend on cache order.
         found.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
         found
     }
 
-    fn requests(&self, namespace: &str) -> Vec<Arc<ProtectionRequest>> {
+    fn requests_for(&self, namespace: &str, vm: &VmRef) -> Vec<Arc<ProtectionRequest>> {
         // In cache order: the one rule that reads them picks by name (`existing_request`).
-        self.requests
-            .store
-            .state()
-            .into_iter()
-            .filter(|r| r.metadata.namespace.as_deref() == Some(namespace))
-            .collect()
+        self.requests.store.state_filter(|r| {
+            r.metadata.namespace.as_deref() == Some(namespace) && vm.is_named_by(r)
+        })
     }
 
     fn primary<'a>(

@@ -20,6 +20,13 @@ pub struct VmRef {
     pub name: String,
 }
 
+impl VmRef {
+    /// Whether `request`'s spec names this VM.
+    pub fn is_named_by(&self, request: &ProtectionRequest) -> bool {
+        request.spec.vm_name == self.name && request.spec.vm_namespace == self.namespace
+    }
+}
+
 impl std::fmt::Display for VmRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.namespace, self.name)
@@ -86,11 +93,13 @@ pub struct CacheState {
 /// `policies` and `requests` answer from memory; `primary` answers within the configured
 /// deadline (it may make one remote round trip on a cache miss) and never hangs.
 pub trait Facts: Send + Sync {
-    /// DRBDReplicationPolicies in a namespace of the quorum cluster.
-    fn policies(&self, namespace: &str) -> Vec<DRBDReplicationPolicy>;
-    /// ProtectionRequests in a namespace of the quorum cluster, in no particular order, shared
-    /// with the cache (there can be many; a review reads them without copying them).
-    fn requests(&self, namespace: &str) -> Vec<Arc<ProtectionRequest>>;
+    /// DRBDReplicationPolicies in a namespace of the quorum cluster, by name, shared with the
+    /// cache.
+    fn policies(&self, namespace: &str) -> Vec<Arc<DRBDReplicationPolicy>>;
+    /// The ProtectionRequests in a namespace of the quorum cluster whose spec names VM `vm`, in
+    /// no particular order, shared with the cache. (A namespace can hold many requests; a
+    /// review looks only at those for its VM, usually none.)
+    fn requests_for(&self, namespace: &str, vm: &VmRef) -> Vec<Arc<ProtectionRequest>>;
     /// The VM and the PVCs its volumes name, on the policy's primary cluster. `namespace` is
     /// where the policy (and its kubeconfig Secret) lives.
     fn primary<'a>(
@@ -206,15 +215,28 @@ impl StaticFacts {
 }
 
 impl Facts for StaticFacts {
-    fn policies(&self, namespace: &str) -> Vec<DRBDReplicationPolicy> {
-        self.policies.get(namespace).cloned().unwrap_or_default()
+    fn policies(&self, namespace: &str) -> Vec<Arc<DRBDReplicationPolicy>> {
+        let mut found: Vec<_> = self
+            .policies
+            .get(namespace)
+            .into_iter()
+            .flatten()
+            .cloned()
+            .map(Arc::new)
+            .collect();
+        found.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        found
     }
 
-    fn requests(&self, namespace: &str) -> Vec<Arc<ProtectionRequest>> {
+    fn requests_for(&self, namespace: &str, vm: &VmRef) -> Vec<Arc<ProtectionRequest>> {
         self.requests
             .get(namespace)
-            .map(|requests| requests.iter().cloned().map(Arc::new).collect())
-            .unwrap_or_default()
+            .into_iter()
+            .flatten()
+            .filter(|r| vm.is_named_by(r))
+            .cloned()
+            .map(Arc::new)
+            .collect()
     }
 
     fn primary<'a>(

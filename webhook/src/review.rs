@@ -7,7 +7,7 @@ use protect_api::well_known::GROUP;
 use serde_json::{Value, json};
 use tracing::{debug, info};
 
-use crate::admission::{AdmissionRequest, AdmissionResponse, Operation, parse_review};
+use crate::admission::{AdmissionRequest, AdmissionResponse, ObjectJson, Operation, parse_review};
 use crate::facts::Facts;
 use crate::rules::{Decision, Denial, mutate, protection_request, replication_policy};
 
@@ -206,6 +206,21 @@ fn missing_object(request: &AdmissionRequest) -> Decision {
     ))
 }
 
+/// An object as a `Value`, for the rules that read it field by field. Only an object that does
+/// not read as JSON — which a parsed review never has — is refused.
+fn value_of(request: &AdmissionRequest, object: &ObjectJson) -> Result<Value, Decision> {
+    object.value().map_err(|e| {
+        Decision::deny(Denial::bad_request(
+            "MalformedObject",
+            format!(
+                "the object in the AdmissionReview for {} {} is not valid JSON: {e}",
+                request.operation.as_str(),
+                request.object_ref()
+            ),
+        ))
+    })
+}
+
 fn namespace(request: &AdmissionRequest) -> &str {
     request.namespace.as_deref().unwrap_or_default()
 }
@@ -225,23 +240,28 @@ impl Admit for ProtectionRequestAdmission {
                 let Some(old) = &request.old_object else {
                     return missing_object(request);
                 };
-                return protection_request::validate_update(old, object, &object_ref);
+                return match (value_of(request, old), value_of(request, object)) {
+                    (Ok(old), Ok(new)) => {
+                        protection_request::validate_update(&old, &new, &object_ref)
+                    }
+                    (Err(denial), _) | (_, Err(denial)) => denial,
+                };
             }
-            let pr = match protection_request::read(object, &object_ref) {
+            let pr = match protection_request::read_json(object, &object_ref) {
                 Ok(pr) => pr,
                 Err(denial) => return Decision::deny(denial),
             };
             let ns = namespace(request);
+            let vm = protection_request::vm_ref(&pr);
             let mut gathered = protection_request::CreateFacts {
                 policies: facts.policies(ns),
-                requests: facts.requests(ns),
+                requests: facts.requests_for(ns, &vm),
                 primary: None,
             };
             // Ask the primary cluster only when the cheap rules pass.
             if let Ok(policy) =
                 protection_request::precheck(&pr, ns, &gathered.policies, &gathered.requests)
             {
-                let vm = protection_request::vm_ref(&pr);
                 gathered.primary = Some(facts.primary(ns, policy, &vm).await);
             }
             protection_request::validate_create(&pr, ns, &gathered)
@@ -252,12 +272,16 @@ impl Admit for ProtectionRequestAdmission {
         let Some(object) = &request.object else {
             return missing_object(request);
         };
+        let object = match value_of(request, object) {
+            Ok(object) => object,
+            Err(denial) => return denial,
+        };
         let policies = if request.operation == Operation::Create {
             facts.policies(namespace(request))
         } else {
             Vec::new()
         };
-        let (patch, warnings) = mutate::mutate(object, request.operation, &policies);
+        let (patch, warnings) = mutate::mutate(&object, request.operation, &policies);
         Decision {
             denial: None,
             warnings,
@@ -276,8 +300,12 @@ impl Admit for ReplicationPolicyAdmission {
             let Some(object) = &request.object else {
                 return missing_object(request);
             };
+            let object = match value_of(request, object) {
+                Ok(object) => object,
+                Err(denial) => return denial,
+            };
             let others = facts.policies(namespace(request));
-            replication_policy::validate(object, &request.object_ref(), &others)
+            replication_policy::validate(&object, &request.object_ref(), &others)
         })
     }
 

@@ -2,6 +2,8 @@
 //! one policy exists (CREATE only: the spec is immutable afterwards), and the protected-vm /
 //! vm-namespace / source-cluster labels. Nothing to change means no operations at all.
 
+use std::borrow::Borrow;
+
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, PatchOperation};
 use protect_api::DRBDReplicationPolicy;
@@ -13,10 +15,10 @@ use crate::admission::Operation;
 
 /// The operations that default `object` (a ProtectionRequest), and warnings for labels that
 /// cannot be set because the value is not a valid label value.
-pub fn mutate(
+pub fn mutate<P: Borrow<DRBDReplicationPolicy>>(
     object: &Value,
     operation: Operation,
-    policies: &[DRBDReplicationPolicy],
+    policies: &[P],
 ) -> (Vec<PatchOperation>, Vec<String>) {
     let mut ops = Vec::new();
     let mut warnings = Vec::new();
@@ -33,7 +35,7 @@ pub fn mutate(
         && source_cluster_absent
         && let [only] = policies
     {
-        let cluster = only.spec.primary_cluster.clone();
+        let cluster = only.borrow().spec.primary_cluster.clone();
         ops.push(add(
             &["spec", "sourceCluster"],
             Value::String(cluster.clone()),
@@ -174,7 +176,7 @@ mod tests {
     fn a_vm_name_too_long_for_a_label_is_warned_about_not_labelled() {
         let long = "a".repeat(70);
         let pr = json!({"metadata": {}, "spec": {"vmName": long, "vmNamespace": "ns", "sourceCluster": "c1"}});
-        let (ops, warnings) = mutate(&pr, Operation::Create, &[]);
+        let (ops, warnings) = mutate(&pr, Operation::Create, &[] as &[DRBDReplicationPolicy]);
         let labels = &patched(&pr, ops)["metadata"]["labels"];
         assert!(labels.get(LABEL_PROTECTED_VM).is_none());
         assert_eq!(labels[LABEL_VM_NAMESPACE], "ns");

@@ -5,13 +5,15 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use protect_api::coverage::{assess, select_policy};
 use protect_api::kubevirt::{RunStrategy, VirtualMachine};
-use protect_api::{DRBDReplicationPolicy, ProtectionRequest};
-use serde::Deserialize as _;
+use protect_api::{DRBDReplicationPolicy, ProtectionRequest, ProtectionRequestSpec};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Decision, Denial};
+use crate::admission::ObjectJson;
 use crate::facts::{LookupError, PrimaryView, VmRef};
 
 /// The spec fields users set; `sourceCluster` may be filled by the mutating webhook.
@@ -23,8 +25,61 @@ const REQUIRED: [(&str, &str); 2] = [
     ),
 ];
 
+/// What the rules read of a ProtectionRequest under review: its name and its spec. The rest of
+/// the object — metadata the apiserver has already validated, a status it drops on create — is
+/// not read, so it costs nothing to skip.
+#[derive(Deserialize)]
+struct UnderReview {
+    #[serde(default)]
+    metadata: NameOnly,
+    spec: ObjectOnly<ProtectionRequestSpec>,
+}
+
+/// `T` read only from a JSON object: serde's derive also reads a struct from an array, where
+/// [`read`], which looks at the object's fields, finds no spec.
+struct ObjectOnly<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Fields<T> {
+            type Value = ObjectOnly<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(ObjectOnly)
+            }
+        }
+        deserializer.deserialize_map(Fields(std::marker::PhantomData))
+    }
+}
+
+#[derive(Default, Deserialize)]
+struct NameOnly {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+impl UnderReview {
+    fn into_request(self) -> ProtectionRequest {
+        ProtectionRequest {
+            metadata: ObjectMeta {
+                name: self.metadata.name,
+                ..ObjectMeta::default()
+            },
+            spec: self.spec.0,
+            status: None,
+        }
+    }
+}
+
 /// Read a ProtectionRequest from an admission object, checking required fields first so that a
-/// missing field gets a message naming it rather than a decoding error.
+/// missing field gets a message naming it rather than a decoding error. The request carries
+/// what the rules read: `metadata.name` and the spec.
 ///
 /// # Errors
 /// A 400 denial naming every missing or mistyped field and what to put there.
@@ -63,12 +118,46 @@ pub fn read(object: &Value, object_ref: &str) -> Result<ProtectionRequest, Denia
             ),
         ));
     }
-    ProtectionRequest::deserialize(object).map_err(|e| {
+    UnderReview::deserialize(object)
+        .map(UnderReview::into_request)
+        .map_err(|e| {
+            Denial::bad_request(
+                "Decode",
+                format!("ProtectionRequest {object_ref} cannot be read: {e}"),
+            )
+        })
+}
+
+/// [`read`] from the object's JSON text: straight into a ProtectionRequest when it reads as one
+/// with its required fields, through `Value` otherwise, for [`read`]'s message. Either way the
+/// answer is [`read`]'s.
+///
+/// # Errors
+/// As [`read`]; a 400 denial also when the text is not JSON (never for a parsed review).
+pub fn read_json(object: &ObjectJson, object_ref: &str) -> Result<ProtectionRequest, Denial> {
+    if let Ok(request) = object
+        .decode::<ObjectOnly<UnderReview>>()
+        .map(|o| o.0.into_request())
+        && has_required_fields(&request)
+    {
+        return Ok(request);
+    }
+    let value = object.value().map_err(|e| {
         Denial::bad_request(
             "Decode",
             format!("ProtectionRequest {object_ref} cannot be read: {e}"),
         )
-    })
+    })?;
+    read(&value, object_ref)
+}
+
+/// What [`read`] requires of the fields it checks, on a request that decoded: non-empty vmName
+/// and vmNamespace, and a sourceCluster that is absent, null or non-empty.
+fn has_required_fields(request: &ProtectionRequest) -> bool {
+    let spec = &request.spec;
+    !spec.vm_name.is_empty()
+        && !spec.vm_namespace.is_empty()
+        && spec.source_cluster.as_deref() != Some("")
 }
 
 /// The VM a request names.
@@ -108,8 +197,8 @@ pub fn existing_request<'r>(
 #[derive(Clone, Debug, Default)]
 pub struct CreateFacts {
     /// Policies in the request's namespace.
-    pub policies: Vec<DRBDReplicationPolicy>,
-    /// Requests in the request's namespace (may include this one, by name).
+    pub policies: Vec<Arc<DRBDReplicationPolicy>>,
+    /// Requests in the request's namespace for the same VM (may include this one, by name).
     pub requests: Vec<Arc<ProtectionRequest>>,
     /// The primary cluster's answer.
     pub primary: Option<Result<PrimaryView, LookupError>>,
@@ -123,7 +212,7 @@ pub struct CreateFacts {
 pub fn precheck<'p>(
     request: &ProtectionRequest,
     namespace: &str,
-    policies: &'p [DRBDReplicationPolicy],
+    policies: &'p [Arc<DRBDReplicationPolicy>],
     requests: &[Arc<ProtectionRequest>],
 ) -> Result<&'p DRBDReplicationPolicy, Denial> {
     let vm = vm_ref(request);

@@ -3,6 +3,7 @@
 //! is reported at once, in the user's field names.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use protect_api::DRBDReplicationPolicy;
 use protect_api::well_known::{DEFAULT_PORT_RANGE_END, DEFAULT_PORT_RANGE_START, PROTOCOL_C};
@@ -18,7 +19,11 @@ pub const MAX_PORT: i64 = 65535;
 /// Decide a CREATE or UPDATE of a policy. `others` are the other policies in the namespace
 /// (this one, by name, is ignored): a second policy for the same primary cluster is allowed
 /// but makes `sourceCluster` ambiguous, so it is a warning.
-pub fn validate(object: &Value, object_ref: &str, others: &[DRBDReplicationPolicy]) -> Decision {
+pub fn validate(
+    object: &Value,
+    object_ref: &str,
+    others: &[Arc<DRBDReplicationPolicy>],
+) -> Decision {
     let spec = object.get("spec").and_then(Value::as_object);
     let Some(spec) = spec else {
         return Decision::deny(Denial::bad_request(
@@ -266,7 +271,7 @@ mod tests {
         let d = validate(
             &policy(json!({"primaryCluster": "c1", "drCluster": "c2"})),
             "ns/dr-policy",
-            &[other],
+            &[Arc::new(other)],
         );
         assert!(d.is_allowed());
         assert_eq!(

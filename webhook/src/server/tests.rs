@@ -40,11 +40,11 @@ impl TestFacts {
 }
 
 impl Facts for TestFacts {
-    fn policies(&self, namespace: &str) -> Vec<DRBDReplicationPolicy> {
+    fn policies(&self, namespace: &str) -> Vec<Arc<DRBDReplicationPolicy>> {
         self.inner.policies(namespace)
     }
-    fn requests(&self, namespace: &str) -> Vec<Arc<ProtectionRequest>> {
-        self.inner.requests(namespace)
+    fn requests_for(&self, namespace: &str, vm: &VmRef) -> Vec<Arc<ProtectionRequest>> {
+        self.inner.requests_for(namespace, vm)
     }
     fn primary<'a>(
         &'a self,

@@ -12,7 +12,7 @@ fn create_facts(pr: &ProtectionRequest) -> CreateFacts {
         .ok()
         .map(|p| facts.primary_view(p, &vm_ref(pr)));
     CreateFacts {
-        policies,
+        policies: policies.into_iter().map(Arc::new).collect(),
         requests: vec![],
         primary,
     }
@@ -241,6 +241,50 @@ fn missing_required_fields_are_all_named() {
 }
 
 #[test]
+fn reading_from_the_object_text_answers_as_reading_through_value() {
+    let spec =
+        r#""spec":{"vmName":"web-server","vmNamespace":"production","sourceCluster":"cluster1"}"#;
+    let cases = [
+        // Read straight from the text.
+        format!(
+            r#"{{"metadata":{{"name":"pr","labels":{{"a":"b"}},"managedFields":[{{"fieldsV1":{{"f:spec":{{}}}}}}]}},{spec},"status":{{"phase":"Syncing"}}}}"#
+        ),
+        r#"{"metadata":{"generateName":"pr-"},"spec":{"vmName":"v","vmNamespace":"n"}}"#.to_owned(),
+        r#"{"spec":{"vmName":"v","vmNamespace":"n","sourceCluster":null}}"#.to_owned(),
+        // Through `Value`: a required field missing, empty, null or of another type…
+        r#"{"metadata":{"name":"pr"},"spec":{"vmNamespace":"n"}}"#.to_owned(),
+        r#"{"metadata":{"name":"pr"},"spec":{"vmName":"","vmNamespace":"n"}}"#.to_owned(),
+        r#"{"metadata":{"name":"pr"},"spec":{"vmName":null,"vmNamespace":"n"}}"#.to_owned(),
+        r#"{"metadata":{"name":"pr"},"spec":{"vmName":"v","vmNamespace":"n","sourceCluster":""}}"#
+            .to_owned(),
+        r#"{"metadata":{"name":"pr"},"spec":{"vmName":"v","vmNamespace":"n","sourceCluster":3}}"#
+            .to_owned(),
+        r#"{"metadata":{"name":"pr"},"spec":"web-server"}"#.to_owned(),
+        r#"{"metadata":{"name":"pr"}}"#.to_owned(),
+        // …a name that is not a string, or a field given twice (`Value` keeps the last).
+        format!(r#"{{"metadata":{{"name":7}},{spec}}}"#),
+        format!(r#"{{"metadata":{{"name":"a","name":"b"}},{spec}}}"#),
+        r#"{"spec":{"vmName":"","vmName":"v","vmNamespace":"n"}}"#.to_owned(),
+        r#"{"spec":{"vmName":"v","vmNamespace":"n"},"spec":{"vmName":"w","vmNamespace":"n"}}"#
+            .to_owned(),
+        // …or arrays where `read` looks for fields (serde reads a struct from either).
+        "[]".to_owned(),
+        r#"[{"name":"pr"},{"vmName":"v","vmNamespace":"n"}]"#.to_owned(),
+        r#"{"metadata":{"name":"pr"},"spec":["v","n"]}"#.to_owned(),
+        format!(r#"{{"metadata":["pr"],{spec}}}"#),
+    ];
+    for text in cases {
+        let object: crate::admission::ObjectJson = serde_json::from_str(&text).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            read_json(&object, "dr-deployment/pr"),
+            read(&value, "dr-deployment/pr"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
 fn a_spec_change_is_denied_naming_the_field_and_metadata_changes_are_allowed() {
     let old = request_object("pr", "web-server", "production", Some("cluster1"));
     let mut relabelled = old.clone();
@@ -260,8 +304,8 @@ fn several_policies_and_no_source_cluster_is_denied_asking_for_it() {
     let pr = request("protect-web-server", "web-server", "production", None);
     let facts = CreateFacts {
         policies: vec![
-            policy("a", NS, "cluster1", "cluster2", &[]),
-            policy("b", NS, "cluster3", "cluster2", &[]),
+            policy("a", NS, "cluster1", "cluster2", &[]).into(),
+            policy("b", NS, "cluster3", "cluster2", &[]).into(),
         ],
         ..CreateFacts::default()
     };
