@@ -432,6 +432,28 @@ pub fn assess(
     }
 }
 
+/// True when [`assess`] would find nothing to report: the VM has at least one PVC-backed
+/// volume, `policy` covers every one of them, and each PVC is Bound — so the assessment has no
+/// denial ([`Coverage::denial`]) and no unbound volume ([`Coverage::unbound`]). It copies
+/// nothing: the common case of admission, decided without building a [`Coverage`].
+pub fn is_fully_covered(
+    vm: &VirtualMachine,
+    pvcs: &BTreeMap<String, PvcFacts>,
+    policy: &DRBDReplicationPolicy,
+) -> bool {
+    let mut claims = vm.claims().peekable();
+    claims.peek().is_some()
+        && claims.all(|(_, source)| {
+            pvcs.get(source.pvc_name()).is_some_and(|facts| {
+                facts.is_bound()
+                    && facts
+                        .storage_class()
+                        .and_then(|class| policy.spec.dr_storage_class_for(class))
+                        .is_some()
+            })
+        })
+}
+
 /// Select the policy for `source_cluster` and assess how it covers `vm`'s PVCs.
 ///
 /// # Errors

@@ -15,8 +15,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -50,17 +50,26 @@ impl Drop for Tasks {
     }
 }
 
-/// A reflector's store and whether its initial list completed.
+/// A reflector's store, whether its initial list completed, and how many watch events it has
+/// applied.
 #[derive(Clone)]
 struct Cache<K: Resource<DynamicType = ()> + Clone + 'static> {
     name: String,
     store: Store<K>,
     synced: Arc<AtomicBool>,
+    /// Incremented after every event the store has applied, so a view built from the store
+    /// knows whether it is still current.
+    changes: Arc<AtomicU64>,
 }
 
 impl<K: Resource<DynamicType = ()> + Clone + 'static> Cache<K> {
     fn is_synced(&self) -> bool {
         self.synced.load(Ordering::Acquire)
+    }
+
+    /// Events applied so far; read it before reading the store.
+    fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
     }
 
     fn state(&self) -> CacheState {
@@ -84,6 +93,7 @@ where
 {
     let (store, writer) = reflector::store();
     let synced = Arc::new(AtomicBool::new(false));
+    let changes = Arc::new(AtomicU64::new(0));
     // No rule reads managedFields; dropping them keeps the caches small and the per-review
     // copies of cached objects cheap.
     let objects = watcher(api, config).modify(|object: &mut K| {
@@ -91,11 +101,14 @@ where
     });
     let stream = reflector::reflector(writer, objects).default_backoff();
     let label = name.clone();
+    let applied = Arc::clone(&changes);
     tasks.0.push(tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
         while let Some(event) = stream.next().await {
             match event {
                 Ok(_) => {
+                    // The reflector applies an event to the store before passing it on.
+                    applied.fetch_add(1, Ordering::AcqRel);
                     if let Some(changed) = &changed {
                         changed.notify_one();
                     }
@@ -116,6 +129,50 @@ where
         name,
         store,
         synced,
+        changes,
+    }
+}
+
+/// Requests by the name of the VM they name.
+type ByName = HashMap<String, Vec<Arc<ProtectionRequest>>>;
+
+/// ProtectionRequests by namespace and the VM their spec names, built from the requests cache
+/// and rebuilt on the first lookup after the cache has changed: a review finds the requests for
+/// its VM without reading every request of the namespace.
+#[derive(Default)]
+struct RequestIndex {
+    /// `Cache::changes` when built; `None` before the first build.
+    built_at: Option<u64>,
+    /// namespace → VM namespace → VM name → requests.
+    by_vm: HashMap<String, HashMap<String, ByName>>,
+}
+
+impl RequestIndex {
+    fn build(changes: u64, requests: Vec<Arc<ProtectionRequest>>) -> Self {
+        let mut by_vm: HashMap<String, HashMap<String, ByName>> = HashMap::new();
+        for request in requests {
+            by_vm
+                .entry(request.metadata.namespace.clone().unwrap_or_default())
+                .or_default()
+                .entry(request.spec.vm_namespace.clone())
+                .or_default()
+                .entry(request.spec.vm_name.clone())
+                .or_default()
+                .push(request);
+        }
+        Self {
+            built_at: Some(changes),
+            by_vm,
+        }
+    }
+
+    fn get(&self, namespace: &str, vm: &VmRef) -> Vec<Arc<ProtectionRequest>> {
+        self.by_vm
+            .get(namespace)
+            .and_then(|by_namespace| by_namespace.get(&vm.namespace))
+            .and_then(|by_name| by_name.get(&vm.name))
+            .cloned()
+            .unwrap_or_default()
     }
 }
 
@@ -152,6 +209,8 @@ pub struct ClusterFacts {
     changed: Arc<Notify>,
     policies: Cache<DRBDReplicationPolicy>,
     requests: Cache<ProtectionRequest>,
+    /// `requests` by the VM they name.
+    request_index: RwLock<RequestIndex>,
     /// One watch per kubeconfig Secret a policy names.
     secrets: Mutex<HashMap<SecretKey, SecretWatch>>,
     primaries: Mutex<HashMap<SecretKey, Arc<PrimaryCache>>>,
@@ -206,6 +265,7 @@ impl ClusterFacts {
             changed: Arc::clone(&changed),
             policies,
             requests,
+            request_index: RwLock::default(),
             secrets: Mutex::new(HashMap::new()),
             primaries: Mutex::new(HashMap::new()),
             cache_miss_timeout,
@@ -543,10 +603,24 @@ impl Facts for ClusterFacts {
     }
 
     fn requests_for(&self, namespace: &str, vm: &VmRef) -> Vec<Arc<ProtectionRequest>> {
-        // In cache order: the one rule that reads them picks by name (`existing_request`).
-        self.requests.store.state_filter(|r| {
-            r.metadata.namespace.as_deref() == Some(namespace) && vm.is_named_by(r)
-        })
+        // In no particular order: the one rule that reads them picks by name
+        // (`existing_request`). The count of changes is read before the store, so an event
+        // applied meanwhile leaves the index stale (rebuilt on the next lookup), never
+        // wrongly current.
+        let changes = self.requests.changes();
+        if let Ok(index) = self.request_index.read()
+            && index.built_at == Some(changes)
+        {
+            return index.get(namespace, vm);
+        }
+        let index = RequestIndex::build(changes, self.requests.store.state());
+        let found = index.get(namespace, vm);
+        if let Ok(mut current) = self.request_index.write()
+            && current.built_at.is_none_or(|built| built < changes)
+        {
+            *current = index;
+        }
+        found
     }
 
     fn primary<'a>(

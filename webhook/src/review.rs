@@ -235,19 +235,18 @@ impl Admit for ProtectionRequestAdmission {
             let Some(object) = &request.object else {
                 return missing_object(request);
             };
-            let object_ref = request.object_ref();
             if request.operation == Operation::Update {
                 let Some(old) = &request.old_object else {
                     return missing_object(request);
                 };
                 return match (value_of(request, old), value_of(request, object)) {
                     (Ok(old), Ok(new)) => {
-                        protection_request::validate_update(&old, &new, &object_ref)
+                        protection_request::validate_update(&old, &new, &request.object_ref())
                     }
                     (Err(denial), _) | (_, Err(denial)) => denial,
                 };
             }
-            let pr = match protection_request::read_json(object, &object_ref) {
+            let pr = match protection_request::read_json(object, || request.object_ref()) {
                 Ok(pr) => pr,
                 Err(denial) => return Decision::deny(denial),
             };

@@ -446,3 +446,78 @@ async fn kubectl_sees_example_1_admitted_with_defaults_and_bad_requests_denied_w
     )
     .await;
 }
+
+/// The webhook's request index follows the requests cache: a request appears under the VM it
+/// names once the watch has brought it, and disappears once its delete has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_requests_for_a_vm_follow_creates_and_deletes() {
+    use kube::Api;
+    use protect_api::ProtectionRequest;
+    use protect_lab_apiserver::world::{PROTECTION_NAMESPACE, QUORUM, World, WorldOptions};
+    use protect_webhook::Facts as _;
+    use protect_webhook::cache::ClusterFacts;
+    use protect_webhook::facts::VmRef;
+
+    let world = World::start(WorldOptions::default()).await.unwrap();
+    let quorum = world.client(QUORUM).unwrap();
+    let facts = ClusterFacts::start(
+        quorum.clone(),
+        Some(PROTECTION_NAMESPACE),
+        Duration::from_secs(2),
+    );
+    let api: Api<ProtectionRequest> = Api::namespaced(quorum, PROTECTION_NAMESPACE);
+    let vm = |name: &str| VmRef {
+        namespace: "production".to_owned(),
+        name: name.to_owned(),
+    };
+    // Names of the requests the index holds for `vm`, once they are `expected`.
+    let until = |vm: VmRef, expected: Vec<&'static str>| {
+        let facts = std::sync::Arc::clone(&facts);
+        async move {
+            let names = || {
+                let mut names: Vec<String> = facts
+                    .requests_for(PROTECTION_NAMESPACE, &vm)
+                    .iter()
+                    .filter_map(|r| r.metadata.name.clone())
+                    .collect();
+                names.sort();
+                names
+            };
+            let reached = tokio::time::timeout(Duration::from_secs(10), async {
+                while names() != expected {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+            .await;
+            assert!(
+                reached.is_ok(),
+                "index for {vm} is {:?}, not {expected:?}",
+                names()
+            );
+        }
+    };
+    let create = |name: &str, vm: &str| {
+        let request: ProtectionRequest =
+            serde_json::from_value(request(name, vm, Some("cluster1"))).unwrap();
+        let api = api.clone();
+        async move { api.create(&Default::default(), &request).await.unwrap() }
+    };
+
+    until(vm("web-server"), vec![]).await;
+    create("first", "web-server").await;
+    create("other", "analytics").await;
+    until(vm("web-server"), vec!["first"]).await;
+    until(vm("analytics"), vec!["other"]).await;
+    create("second", "web-server").await;
+    until(vm("web-server"), vec!["first", "second"]).await;
+    api.delete("first", &Default::default()).await.unwrap();
+    until(vm("web-server"), vec!["second"]).await;
+    // Another namespace's VM of the same name is another VM.
+    assert!(
+        facts
+            .requests_for("elsewhere", &vm("web-server"))
+            .is_empty()
+    );
+    drop(facts);
+    world.shutdown().await;
+}

@@ -368,3 +368,58 @@ fn pvc_facts_are_read_from_a_pvc_object() {
     assert_eq!(facts.storage_class, None);
     assert!(!facts.is_bound());
 }
+
+#[test]
+fn fully_covered_is_exactly_an_assessment_with_nothing_to_report() {
+    // Every VM of up to two volumes (PVC, DataVolume or containerDisk) whose PVCs are in every
+    // state coverage distinguishes, under a policy with and without the mapping.
+    let states: [Option<PvcFacts>; 7] = [
+        None,
+        Some(pvc(None, "Bound")),
+        Some(pvc(Some(""), "Bound")),
+        Some(pvc(Some("ceph-rbd"), "Bound")),
+        Some(pvc(Some("ceph-rbd"), "Pending")),
+        Some(PvcFacts {
+            phase: None,
+            ..pvc(Some("ceph-rbd"), "Bound")
+        }),
+        Some(pvc(Some("local-path"), "Bound")),
+    ];
+    let volume_kinds = ["pvc", "dv", "disk"];
+    let policies = [dr_policy(), policy("bare", "cluster1", "cluster2", &[])];
+    let mut checked = 0;
+    for count in 0..=2 {
+        for kinds in 0..volume_kinds.len().pow(count) {
+            for pvc_states in 0..states.len().pow(count) {
+                let mut builder = vm("vm");
+                let mut found = BTreeMap::new();
+                for i in 0..count as usize {
+                    let kind = volume_kinds[kinds / volume_kinds.len().pow(i as u32) % 3];
+                    let state = &states[pvc_states / states.len().pow(i as u32) % states.len()];
+                    let claim = format!("claim-{i}");
+                    builder = match kind {
+                        "pvc" => builder.with_pvc(&format!("v{i}"), &claim),
+                        "dv" => builder.with_data_volume(&format!("v{i}"), &claim),
+                        _ => builder.with_container_disk(&format!("v{i}")),
+                    };
+                    if let Some(facts) = state {
+                        found.insert(claim, facts.clone());
+                    }
+                }
+                let vm = builder.build();
+                for policy in &policies {
+                    let coverage = assess(&vm, &found, policy);
+                    let nothing_to_report =
+                        coverage.denial().is_none() && coverage.unbound().next().is_none();
+                    assert_eq!(
+                        is_fully_covered(&vm, &found, policy),
+                        nothing_to_report,
+                        "{coverage:?}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 200, "{checked}");
+}

@@ -296,6 +296,41 @@ fn the_fast_and_the_value_reading_of_a_review_agree_on_edge_cases() {
             false,
         ),
         (
+            "a 400-digit integer (beyond f64) in a part no rule reads",
+            with(r#""dryRun":false"#, &format!(r#""dryRun":false,"x":{}"#, "9".repeat(400))),
+            false,
+        ),
+        (
+            "a 300-digit integer (within f64) in a part no rule reads",
+            with(r#""dryRun":false"#, &format!(r#""dryRun":false,"x":{}"#, "9".repeat(300))),
+            true,
+        ),
+        (
+            "nesting deeper than 128 in a part no rule reads",
+            with(r#""dryRun":false"#, &format!(r#""dryRun":false,"x":{}{}"#, "[".repeat(130), "]".repeat(130))),
+            false,
+        ),
+        (
+            "nesting deeper than 128 in the object",
+            with(r#""spec":{"#, &format!(r#""deep":{}{},"spec":{{"#, "[".repeat(126), "]".repeat(126))),
+            false,
+        ),
+        (
+            "nesting of 120 in the object",
+            with(r#""spec":{"#, &format!(r#""deep":{}{},"spec":{{"#, "[".repeat(120), "]".repeat(120))),
+            true,
+        ),
+        (
+            "a lone surrogate in the object",
+            with(r#""spec":{"#, r#""x":"\udfff","spec":{"#),
+            false,
+        ),
+        (
+            "a number in range with an exponent",
+            with(r#""dryRun":false"#, r#""dryRun":false,"x":[1.5e300,-2E-300,0e5]"#),
+            true,
+        ),
+        (
             "a lone surrogate beside the request",
             with(r#""apiVersion":"#, r#""extra":"\udc00","apiVersion":"#),
             false,

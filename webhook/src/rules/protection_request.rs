@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use protect_api::coverage::{assess, select_policy};
+use protect_api::coverage::{assess, is_fully_covered, select_policy};
 use protect_api::kubevirt::{RunStrategy, VirtualMachine};
 use protect_api::{DRBDReplicationPolicy, ProtectionRequest, ProtectionRequestSpec};
 use serde::Deserialize;
@@ -132,9 +132,14 @@ pub fn read(object: &Value, object_ref: &str) -> Result<ProtectionRequest, Denia
 /// with its required fields, through `Value` otherwise, for [`read`]'s message. Either way the
 /// answer is [`read`]'s.
 ///
+/// `object_ref` names the object in a message; it is called only for one.
+///
 /// # Errors
 /// As [`read`]; a 400 denial also when the text is not JSON (never for a parsed review).
-pub fn read_json(object: &ObjectJson, object_ref: &str) -> Result<ProtectionRequest, Denial> {
+pub fn read_json(
+    object: &ObjectJson,
+    object_ref: impl FnOnce() -> String,
+) -> Result<ProtectionRequest, Denial> {
     if let Ok(request) = object
         .decode::<ObjectOnly<UnderReview>>()
         .map(|o| o.0.into_request())
@@ -142,13 +147,14 @@ pub fn read_json(object: &ObjectJson, object_ref: &str) -> Result<ProtectionRequ
     {
         return Ok(request);
     }
+    let object_ref = object_ref();
     let value = object.value().map_err(|e| {
         Denial::bad_request(
             "Decode",
             format!("ProtectionRequest {object_ref} cannot be read: {e}"),
         )
     })?;
-    read(&value, object_ref)
+    read(&value, &object_ref)
 }
 
 /// What [`read`] requires of the fields it checks, on a request that decoded: non-empty vmName
@@ -293,10 +299,14 @@ pub fn validate_create(
             ),
         ));
     };
-    let coverage = assess(found, &view.pvcs, policy);
     let mut warnings = run_strategy_warning(found, &vm)
         .into_iter()
         .collect::<Vec<_>>();
+    // The common case, decided without building the assessment for its messages.
+    if is_fully_covered(found, &view.pvcs, policy) {
+        return Decision::allow().with_warnings(warnings);
+    }
+    let coverage = assess(found, &view.pvcs, policy);
     warnings.extend(coverage.unbound().map(|v| coverage.unbound_message(v)));
     match coverage.denial() {
         Some(message) => Decision::deny(Denial::forbidden("Coverage", message)),

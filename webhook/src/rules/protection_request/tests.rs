@@ -277,7 +277,7 @@ fn reading_from_the_object_text_answers_as_reading_through_value() {
         let object: crate::admission::ObjectJson = serde_json::from_str(&text).unwrap();
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
-            read_json(&object, "dr-deployment/pr"),
+            read_json(&object, || "dr-deployment/pr".to_owned()),
             read(&value, "dr-deployment/pr"),
             "{text}"
         );
