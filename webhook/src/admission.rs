@@ -444,13 +444,23 @@ impl AdmissionResponse {
         self
     }
 
-    /// The full AdmissionReview carrying this response.
-    pub fn into_review(self) -> Value {
-        serde_json::json!({
-            "apiVersion": API_VERSION,
-            "kind": KIND,
-            "response": self,
+    /// The full AdmissionReview carrying this response, as the JSON sent to the apiserver.
+    pub fn review_json(&self) -> Vec<u8> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Review<'a> {
+            api_version: &'static str,
+            kind: &'static str,
+            response: &'a AdmissionResponse,
+        }
+        // Writing strings, booleans and numbers to memory cannot fail; should it ever, an
+        // empty body is refused by the apiserver as a failed call (failurePolicy applies).
+        serde_json::to_vec(&Review {
+            api_version: API_VERSION,
+            kind: KIND,
+            response: self,
         })
+        .unwrap_or_default()
     }
 }
 
@@ -531,9 +541,9 @@ mod tests {
     fn an_allowed_response_without_patch_has_no_patch_status_or_warnings_fields() {
         let review = AdmissionResponse::allow("u")
             .with_patch(&json_patch::Patch(vec![]))
-            .into_review();
+            .review_json();
         assert_eq!(
-            review,
+            serde_json::from_slice::<Value>(&review).unwrap(),
             serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
                 "response": {"uid": "u", "allowed": true}})
         );

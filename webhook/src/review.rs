@@ -49,9 +49,16 @@ pub struct Reply {
     /// the body is not a review and carries no uid to answer to.
     pub status: u16,
     /// The JSON body: an AdmissionReview, or a `Status` for a 400.
-    pub body: Value,
+    pub body: Vec<u8>,
     /// For metrics.
     pub outcome: Outcome,
+}
+
+impl Reply {
+    /// The body as a `Value` (`Null` if it were not JSON), for tests and tools.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
 }
 
 /// The body of an HTTP error that cannot be an AdmissionReview (no uid to echo): a Kubernetes
@@ -90,12 +97,14 @@ pub async fn review(endpoint: Endpoint, body: &[u8], facts: &dyn Facts) -> Reply
                 Some(uid) => Reply {
                     status: 200,
                     body: AdmissionResponse::deny_with(uid, 400, "BadRequest", message)
-                        .into_review(),
+                        .review_json(),
                     outcome,
                 },
                 None => Reply {
                     status: 400,
-                    body: error_status(400, "BadRequest", &message),
+                    body: error_status(400, "BadRequest", &message)
+                        .to_string()
+                        .into_bytes(),
                     outcome,
                 },
             };
@@ -140,7 +149,7 @@ pub async fn review(endpoint: Endpoint, body: &[u8], facts: &dyn Facts) -> Reply
     .with_warnings(decision.warnings);
     Reply {
         status: 200,
-        body: response.into_review(),
+        body: response.review_json(),
         outcome: Outcome {
             kind: request.kind.kind.clone(),
             operation: request.operation.as_str(),

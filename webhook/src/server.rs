@@ -322,7 +322,8 @@ async fn answer(
             } else {
                 "BadRequest"
             };
-            return json_response(status, &error_status(status.as_u16(), reason, &message));
+            let body = error_status(status.as_u16(), reason, &message).to_string();
+            return json_response(status, body.into_bytes());
         }
     };
     let started = Instant::now();
@@ -331,12 +332,11 @@ async fn answer(
         .metrics
         .observe_review(endpoint, &reply.outcome, started.elapsed());
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
-    json_response(status, &reply.body)
+    json_response(status, reply.body)
 }
 
-fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
-    (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 async fn healthz() -> &'static str {

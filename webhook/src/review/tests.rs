@@ -49,13 +49,13 @@ fn the_captured_create_is_mutated_with_source_cluster_and_labels() {
     );
     assert_eq!(reply.status, 200);
     assert_eq!(
-        reply.body["response"]["uid"],
+        reply.json()["response"]["uid"],
         "0505828f-c431-4136-b27f-fe2014f5b0e5"
     );
-    assert_eq!(reply.body["response"]["allowed"], true);
-    assert_eq!(reply.body["response"]["patchType"], "JSONPatch");
+    assert_eq!(reply.json()["response"]["allowed"], true);
+    assert_eq!(reply.json()["response"]["patchType"], "JSONPatch");
     assert_eq!(
-        decoded_patch(&reply.body),
+        decoded_patch(&reply.json()),
         Some(json!([
             {"op": "add", "path": "/spec/sourceCluster", "value": "east"},
             {"op": "add", "path": "/metadata/labels", "value": {
@@ -74,7 +74,7 @@ fn the_captured_create_is_validated_against_the_primary_cluster_and_allowed() {
         &capture_facts(),
     );
     assert_eq!(
-        reply.body,
+        reply.json(),
         json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
             "response": {"uid": "31f44648-1357-4e1b-bc5b-73d32c2e6cc0", "allowed": true}})
     );
@@ -88,7 +88,7 @@ fn the_captured_update_that_sets_source_cluster_is_denied_naming_the_field() {
         &capture_facts(),
     );
     assert_eq!(
-        reply.body["response"],
+        reply.json()["response"],
         json!({"uid": "0b7d22b5-7d64-4c80-a8a4-ba56fe2613b5", "allowed": false,
             "status": {"code": 403, "reason": "Forbidden",
                 "message": "the spec of ProtectionRequest dr/wh1 is immutable: spec.sourceCluster changed from (unset) to \"east\"; to protect a different VM or use another source cluster, delete this request and create a new one"}})
@@ -103,7 +103,7 @@ fn the_captured_update_gets_only_missing_labels_and_never_a_source_cluster() {
         &capture_facts(),
     );
     assert_eq!(
-        decoded_patch(&reply.body),
+        decoded_patch(&reply.json()),
         Some(json!([
             {"op": "add", "path": "/metadata/labels/siterecovery.trilio.io~1protected-vm", "value": "vm-wh1"},
             {"op": "add", "path": "/metadata/labels/siterecovery.trilio.io~1vm-namespace", "value": "vms"},
@@ -120,8 +120,8 @@ fn a_status_update_is_allowed_untouched_by_both_webhooks() {
             &captured("68d-admreview-status-update.txt", n),
             &capture_facts(),
         );
-        assert_eq!(reply.body["response"]["allowed"], true);
-        assert!(reply.body["response"].get("patch").is_none());
+        assert_eq!(reply.json()["response"]["allowed"], true);
+        assert!(reply.json()["response"].get("patch").is_none());
     }
 }
 
@@ -139,7 +139,7 @@ fn the_captured_delete_is_allowed_by_both_webhooks_without_patch() {
         let facts = StaticFacts::default().with_unreachable("east");
         let reply = answer(endpoint, &captured("68e-admreview-delete.txt", n), &facts);
         assert_eq!(
-            reply.body["response"],
+            reply.json()["response"],
             json!({"uid": uid, "allowed": true}),
             "{endpoint:?}"
         );
@@ -158,7 +158,7 @@ fn a_delete_of_a_policy_is_allowed_too() {
         Some(&old),
     );
     assert_eq!(
-        answer(Endpoint::Validate, &body, &guide_facts()).body["response"],
+        answer(Endpoint::Validate, &body, &guide_facts()).json()["response"],
         json!({"uid": "u", "allowed": true})
     );
 }
@@ -178,7 +178,7 @@ fn an_uncovered_vm_is_denied_with_the_coverage_message() {
     );
     assert_eq!(reply.outcome.verdict, "denied");
     assert_eq!(
-        reply.body["response"]["status"]["message"],
+        reply.json()["response"]["status"]["message"],
         "VirtualMachine production/legacy-app cannot be protected: PVC \"legacy-data\" uses storage class \"local-path\", which DRBDReplicationPolicy \"dr-policy\" does not map (it maps: ceph-rbd → ceph-rbd-dr); add a storageClassMappings entry for \"local-path\""
     );
 }
@@ -197,7 +197,7 @@ fn an_unreachable_primary_cluster_is_denied_naming_it() {
         &guide_facts().with_unreachable("cluster1"),
     );
     assert_eq!(
-        reply.body["response"]["status"],
+        reply.json()["response"]["status"],
         json!({"code": 503, "reason": "ServiceUnavailable",
             "message": "cannot reach primary cluster \"cluster1\" to look up VirtualMachine production/web-server: no answer within 2s; retry, or check the primary-kubeconfig Secret"})
     );
@@ -221,7 +221,7 @@ fn a_fully_defaulted_request_gets_no_patch_field() {
         &guide_facts(),
     );
     assert_eq!(
-        reply.body["response"],
+        reply.json()["response"],
         json!({"uid": "u1", "allowed": true})
     );
     assert_eq!(reply.outcome.verdict, "allowed");
@@ -238,8 +238,8 @@ fn an_unexpected_kind_is_denied_as_a_misconfiguration() {
         None,
     );
     let reply = answer(Endpoint::Validate, &body, &guide_facts());
-    assert_eq!(reply.body["response"]["allowed"], false);
-    assert_eq!(reply.body["response"]["status"]["code"], 400);
+    assert_eq!(reply.json()["response"]["allowed"], false);
+    assert_eq!(reply.json()["response"]["status"]["code"], 400);
 }
 
 #[test]
@@ -250,8 +250,8 @@ fn garbage_without_uid_gets_a_400_status_and_with_uid_a_denied_review() {
         &guide_facts(),
     );
     assert_eq!(reply.status, 400);
-    assert_eq!(reply.body["kind"], "Status");
-    assert!(reply.body["message"].as_str().unwrap().starts_with(
+    assert_eq!(reply.json()["kind"], "Status");
+    assert!(reply.json()["message"].as_str().unwrap().starts_with(
         "protect-webhook cannot process this AdmissionReview: the request body is not valid JSON"
     ));
 
@@ -262,7 +262,7 @@ fn garbage_without_uid_gets_a_400_status_and_with_uid_a_denied_review() {
     );
     assert_eq!(reply.status, 200);
     assert_eq!(
-        reply.body["response"],
+        reply.json()["response"],
         json!({"uid": "u5", "allowed": false, "status": {"code": 400, "reason": "BadRequest",
             "message": "protect-webhook cannot process this AdmissionReview: expected kind AdmissionReview, got \"ConfigMap\""}})
     );
@@ -509,15 +509,16 @@ fn structured_review() -> impl Strategy<Value = (Value, Option<String>)> {
 static FACTS: std::sync::LazyLock<StaticFacts> = std::sync::LazyLock::new(guide_facts);
 
 fn check_answer(reply: &Reply, uid: Option<&str>) -> Result<(), TestCaseError> {
+    let body = reply.json();
     match uid {
         Some(uid) => {
             prop_assert_eq!(reply.status, 200);
-            prop_assert_eq!(reply.body["response"]["uid"].as_str(), Some(uid));
-            prop_assert!(reply.body["response"]["allowed"].is_boolean());
+            prop_assert_eq!(body["response"]["uid"].as_str(), Some(uid));
+            prop_assert!(body["response"]["allowed"].is_boolean());
         }
         None => {
             prop_assert_eq!(reply.status, 400);
-            prop_assert_eq!(reply.body["kind"].as_str(), Some("Status"));
+            prop_assert_eq!(body["kind"].as_str(), Some("Status"));
         }
     }
     Ok(())
