@@ -566,7 +566,7 @@ async fn start_webhook(k: &Kubectl) -> RunningWebhook {
 
     let hook = |name: &str, path: &str| {
         json!({"name": name, "admissionReviewVersions": ["v1"], "sideEffects": "None",
-          "failurePolicy": "Fail", "timeoutSeconds": 10,
+          "failurePolicy": "Fail", "timeoutSeconds": 5,
           "clientConfig": {"url": format!("{url}{path}"), "caBundle": ca_bundle},
           "rules": [{"operations": ["CREATE", "UPDATE"], "apiGroups": ["siterecovery.trilio.io"],
                      "apiVersions": ["v1alpha1"],

@@ -349,7 +349,7 @@ fn the_bundle_wires_webhook_service_certificate_and_least_privilege_rbac() {
             let name = webhook["name"].as_str().unwrap_or_default();
             assert_eq!(webhook["failurePolicy"], "Fail", "{name}");
             assert_eq!(webhook["sideEffects"], "None", "{name}");
-            assert_eq!(webhook["timeoutSeconds"], 10, "{name}");
+            assert_eq!(webhook["timeoutSeconds"], 5, "{name}");
             assert_eq!(webhook["admissionReviewVersions"][0], "v1", "{name}");
             let target = &webhook["clientConfig"]["service"];
             assert_eq!(target["name"], service["metadata"]["name"], "{name}");

@@ -233,7 +233,7 @@ async fn start_webhook(k: &Kubectl, dir: &Path) -> RunningWebhook {
 fn configurations(url: &str, ca_bundle: &str) -> Value {
     let hook = |name: &str, path: &str| {
         json!({"name": name, "admissionReviewVersions": ["v1"], "sideEffects": "None",
-          "failurePolicy": "Fail", "timeoutSeconds": 10,
+          "failurePolicy": "Fail", "timeoutSeconds": 5,
           "clientConfig": {"url": format!("{url}{path}"), "caBundle": ca_bundle},
           // DELETE is deliberately absent: a webhook that is down never blocks deletes.
           "rules": [{"operations": ["CREATE", "UPDATE"], "apiGroups": ["siterecovery.trilio.io"],
