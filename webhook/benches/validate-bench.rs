@@ -306,7 +306,7 @@ impl Client {
 
     /// One review: the answer's body, after checking it is a 200 that allows.
     async fn review(&self, sender: &mut SendRequest<Full<Bytes>>, n: u64) -> Result<Bytes> {
-        let request = http::Request::post("/validate?timeout=10s")
+        let request = http::Request::post("/validate?timeout=5s")
             .header(header::HOST, "protect-webhook.dr-deployment.svc:443")
             .header(header::USER_AGENT, "kube-apiserver-admission")
             .header(header::ACCEPT, "application/json, */*")

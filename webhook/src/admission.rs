@@ -4,9 +4,9 @@
 //! A well-formed review is read in two passes that build no tree, its objects kept as their
 //! JSON text ([`ObjectJson`]) for each rule to read what it needs. Any other body is parsed by
 //! hand from a `serde_json::Value` so that a malformed review still yields its `uid` when it has
-//! one: the apiserver can then show our message instead of a decoding failure. The response side is our own type because the shape matters: no `patch` or
-//! `patchType` unless there is a patch, no `status` on an allowed review, `warnings` only when
-//! there are some.
+//! one: the apiserver can then show our message instead of a decoding failure. The response
+//! side is our own type because the shape matters: no `patch` or `patchType` unless there is a
+//! patch, no `status` on an allowed review, `warnings` only when there are some.
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};

@@ -204,29 +204,31 @@ async fn decide(endpoint: Endpoint, request: &AdmissionRequest, facts: &dyn Fact
     }
 }
 
-fn missing_object(request: &AdmissionRequest) -> Decision {
+/// A 400 denial about the review's object: "the AdmissionReview for CREATE ns/name {problem}".
+fn bad_object(request: &AdmissionRequest, reason: &'static str, problem: &str) -> Decision {
     Decision::deny(Denial::bad_request(
-        "MissingObject",
+        reason,
         format!(
-            "the AdmissionReview for {} {} has no object",
+            "the AdmissionReview for {} {} {problem}",
             request.operation.as_str(),
             request.object_ref()
         ),
     ))
 }
 
+fn missing_object(request: &AdmissionRequest) -> Decision {
+    bad_object(request, "MissingObject", "has no object")
+}
+
 /// An object as a `Value`, for the rules that read it field by field. Only an object that does
 /// not read as JSON — which a parsed review never has — is refused.
 fn value_of(request: &AdmissionRequest, object: &ObjectJson) -> Result<Value, Decision> {
     object.value().map_err(|e| {
-        Decision::deny(Denial::bad_request(
+        bad_object(
+            request,
             "MalformedObject",
-            format!(
-                "the object in the AdmissionReview for {} {} is not valid JSON: {e}",
-                request.operation.as_str(),
-                request.object_ref()
-            ),
-        ))
+            &format!("has an object that is not valid JSON: {e}"),
+        )
     })
 }
 

@@ -429,7 +429,7 @@ async fn kubectl_sees_example_1_admitted_with_defaults_and_bad_requests_denied_w
     let out = kubectl(&k, &["--context", "quorum", "apply", "-f", &analytics]).await;
     let text = stderr(&out);
     assert!(
-        text.starts_with(&format!("Error from server (InternalError): error when creating \"{analytics}\": Internal error occurred: failed calling webhook \"{MUTATE}\": failed to call webhook: Post \"{}/mutate?timeout=10s\"", webhook.url)),
+        text.starts_with(&format!("Error from server (InternalError): error when creating \"{analytics}\": Internal error occurred: failed calling webhook \"{MUTATE}\": failed to call webhook: Post \"{}/mutate?timeout=5s\"", webhook.url)),
         "{text}"
     );
     succeed(
