@@ -265,22 +265,88 @@ impl<'de> serde::de::Visitor<'de> for CheckedVisitor {
     }
 }
 
+/// `T` read only from a JSON object: serde's derive also reads a struct from an array, which a
+/// reading that looks at an object's fields (as `Value`-based code does) would not.
+pub(crate) struct ObjectOnly<T>(pub(crate) T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Fields<T> {
+            type Value = ObjectOnly<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(ObjectOnly)
+            }
+        }
+        deserializer.deserialize_map(Fields(std::marker::PhantomData))
+    }
+}
+
 /// The fast path: `None` unless the body is a JSON object that `serde_json::Value` would
 /// accept, with apiVersion admission.k8s.io/v1, kind AdmissionReview and a request with a
-/// non-empty uid, read without any duplicate field (the `Value` path keeps the last one).
+/// non-empty uid, holding only the fields of admission.k8s.io/v1 — each once (the `Value` path
+/// keeps the last of a duplicate) and each an object where one belongs.
 ///
-/// Two passes, neither building a tree: the whole body is checked as `Value` would check it
-/// (UTF-8 at once, then [`Checked`]), then read straight into [`AdmissionRequest`], the parts no
-/// rule reads skipped and the objects kept as their JSON text.
+/// One pass over the review builds no tree: the fields no rule reads are checked as `Value`
+/// would check them ([`Checked`]) and dropped; the objects are kept as their JSON text and then
+/// checked the same way. UTF-8 is checked once for the whole body.
 fn parse_well_formed(body: &[u8]) -> Option<AdmissionRequest> {
     #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
     struct WellFormed<'a> {
         #[serde(borrow)]
         api_version: std::borrow::Cow<'a, str>,
         #[serde(borrow)]
         kind: std::borrow::Cow<'a, str>,
-        request: AdmissionRequest,
+        request: ObjectOnly<FastRequest>,
+    }
+    /// [`AdmissionRequest`] with every other field an apiserver sends.
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    struct FastRequest {
+        uid: String,
+        kind: ObjectOnly<FastKind>,
+        #[serde(default)]
+        sub_resource: Option<String>,
+        #[serde(default)]
+        name: String,
+        #[serde(default)]
+        namespace: Option<String>,
+        operation: Operation,
+        #[serde(default)]
+        object: Option<ObjectJson>,
+        #[serde(default)]
+        old_object: Option<ObjectJson>,
+        #[serde(default)]
+        dry_run: Option<bool>,
+        // Read by no rule: checked, then dropped.
+        #[serde(default, rename = "resource")]
+        _resource: Option<Checked>,
+        #[serde(default, rename = "requestKind")]
+        _request_kind: Option<Checked>,
+        #[serde(default, rename = "requestResource")]
+        _request_resource: Option<Checked>,
+        #[serde(default, rename = "requestSubResource")]
+        _request_sub_resource: Option<Checked>,
+        #[serde(default, rename = "userInfo")]
+        _user_info: Option<Checked>,
+        #[serde(default, rename = "options")]
+        _options: Option<Checked>,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct FastKind {
+        #[serde(default)]
+        group: String,
+        #[serde(default)]
+        version: String,
+        kind: String,
     }
     // Only a JSON object is a review (the `Value` path calls anything else NotAnObject).
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
@@ -289,12 +355,37 @@ fn parse_well_formed(body: &[u8]) -> Option<AdmissionRequest> {
     // UTF-8 checked once for the whole body, not string by string: bytes that are not UTF-8
     // can only be inside a string in a body `Value` reads, which it refuses.
     let body = std::str::from_utf8(body).ok()?;
-    serde_json::from_str::<Checked>(body).ok()?;
     let review: WellFormed<'_> = serde_json::from_str(body).ok()?;
-    if review.api_version != API_VERSION || review.kind != KIND || review.request.uid.is_empty() {
+    let ObjectOnly(request) = review.request;
+    if review.api_version != API_VERSION || review.kind != KIND || request.uid.is_empty() {
         return None;
     }
-    Some(review.request)
+    // The objects were skipped over, which checks their syntax only: check them as `Value`
+    // would, at the depth they have in the body (in the review, in its request).
+    for object in [&request.object, &request.old_object].into_iter().flatten() {
+        serde_json::from_str::<Checked>(&format!("[[{}]]", object.text())).ok()?;
+    }
+    let ObjectOnly(FastKind {
+        group,
+        version,
+        kind,
+    }) = request.kind;
+    // A struct literal, so that a field added to AdmissionRequest must be added here too.
+    Some(AdmissionRequest {
+        uid: request.uid,
+        kind: GroupVersionKind {
+            group,
+            version,
+            kind,
+        },
+        sub_resource: request.sub_resource,
+        name: request.name,
+        namespace: request.namespace,
+        operation: request.operation,
+        object: request.object,
+        old_object: request.old_object,
+        dry_run: request.dry_run,
+    })
 }
 
 /// [`parse_review`] through `serde_json::Value`: every body, with the reason it is unreadable.

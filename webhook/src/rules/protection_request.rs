@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Decision, Denial};
-use crate::admission::ObjectJson;
+use crate::admission::{ObjectJson, ObjectOnly};
 use crate::facts::{LookupError, PrimaryView, VmRef};
 
 /// The spec fields users set; `sourceCluster` may be filled by the mutating webhook.
@@ -33,29 +33,6 @@ struct UnderReview {
     #[serde(default)]
     metadata: NameOnly,
     spec: ObjectOnly<ProtectionRequestSpec>,
-}
-
-/// `T` read only from a JSON object: serde's derive also reads a struct from an array, where
-/// [`read`], which looks at the object's fields, finds no spec.
-struct ObjectOnly<T>(T);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Fields<T>(std::marker::PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Fields<T> {
-            type Value = ObjectOnly<T>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<Self::Value, A::Error> {
-                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(ObjectOnly)
-            }
-        }
-        deserializer.deserialize_map(Fields(std::marker::PhantomData))
-    }
 }
 
 #[derive(Default, Deserialize)]
