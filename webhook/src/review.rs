@@ -263,18 +263,17 @@ impl Admit for ProtectionRequestAdmission {
             };
             let ns = namespace(request);
             let vm = protection_request::vm_ref(&pr);
-            let mut gathered = protection_request::CreateFacts {
-                policies: facts.policies(ns),
-                requests: facts.requests_for(ns, &vm),
-                primary: None,
-            };
-            // Ask the primary cluster only when the cheap rules pass.
-            if let Ok(policy) =
-                protection_request::precheck(&pr, ns, &gathered.policies, &gathered.requests)
-            {
-                gathered.primary = Some(facts.primary(ns, policy, &vm).await);
+            let policies = facts.policies(ns);
+            let requests = facts.requests_for(ns, &vm);
+            // Ask the primary cluster only when the cheap rules pass (`validate_create`, with
+            // the lookup between its two steps).
+            match protection_request::precheck(&pr, ns, &policies, &requests) {
+                Ok(policy) => {
+                    let primary = facts.primary(ns, policy, &vm).await;
+                    protection_request::decide_on_primary(&pr, policy, Some(&primary))
+                }
+                Err(denial) => Decision::deny(denial),
             }
-            protection_request::validate_create(&pr, ns, &gathered)
         })
     }
 

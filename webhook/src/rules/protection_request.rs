@@ -221,19 +221,28 @@ pub fn precheck<'p>(
     })
 }
 
-/// Decide a CREATE.
+/// Decide a CREATE: [`precheck`], then [`decide_on_primary`].
 pub fn validate_create(
     request: &ProtectionRequest,
     namespace: &str,
     facts: &CreateFacts,
 ) -> Decision {
-    let policy = match precheck(request, namespace, &facts.policies, &facts.requests) {
-        Ok(policy) => policy,
-        Err(denial) => return Decision::deny(denial),
-    };
+    match precheck(request, namespace, &facts.policies, &facts.requests) {
+        Ok(policy) => decide_on_primary(request, policy, facts.primary.as_ref()),
+        Err(denial) => Decision::deny(denial),
+    }
+}
+
+/// Decide a CREATE that passed [`precheck`], which selected `policy`, from what the primary
+/// cluster said about the VM (`None` when it was not asked).
+pub fn decide_on_primary(
+    request: &ProtectionRequest,
+    policy: &DRBDReplicationPolicy,
+    primary: Option<&Result<PrimaryView, LookupError>>,
+) -> Decision {
     let vm = vm_ref(request);
     let cluster = &policy.spec.primary_cluster;
-    let view = match &facts.primary {
+    let view = match primary {
         Some(Ok(view)) => view,
         Some(Err(LookupError::Unreachable { detail, .. })) => {
             return Decision::deny(Denial::unavailable(
